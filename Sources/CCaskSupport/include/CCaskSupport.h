@@ -1,0 +1,59 @@
+#ifndef CASK_SUPPORT_H
+#define CASK_SUPPORT_H
+
+// Small C shims for the Cask engine.
+//
+// 1. zlib (CRC-32 for record checksums, deflate/inflate for value compression).
+// 2. C11 atomics on memory inside a shared mmapped file. Swift's `Atomic` cannot live at an
+//    arbitrary address of a mapping shared between processes, so the engine reads and writes the
+//    shared shard header through these functions.
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <zlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+static inline uint32_t cask_crc32(uint32_t crc, const void *bytes, uint64_t count) {
+    const unsigned char *p = (const unsigned char *)bytes;
+    uLong c = crc;
+    while (count > 0) {
+        uInt chunk = count > 0x40000000u ? 0x40000000u : (uInt)count;
+        c = crc32(c, p, chunk);
+        p += chunk;
+        count -= chunk;
+    }
+    return (uint32_t)c;
+}
+
+static inline uint64_t cask_atomic_load_u64(const void *address) {
+    return atomic_load_explicit((_Atomic uint64_t *)address, memory_order_acquire);
+}
+
+static inline void cask_atomic_store_u64(void *address, uint64_t value) {
+    atomic_store_explicit((_Atomic uint64_t *)address, value, memory_order_release);
+}
+
+static inline uint64_t cask_atomic_fetch_add_u64(void *address, uint64_t delta) {
+    return atomic_fetch_add_explicit((_Atomic uint64_t *)address, delta, memory_order_acq_rel);
+}
+
+/// Raises the value at `address` to `value` if it is lower; returns the value now stored.
+static inline uint64_t cask_atomic_max_u64(void *address, uint64_t value) {
+    _Atomic uint64_t *a = (_Atomic uint64_t *)address;
+    uint64_t seen = atomic_load_explicit(a, memory_order_acquire);
+    while (seen < value) {
+        if (atomic_compare_exchange_weak_explicit(a, &seen, value, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            return value;
+        }
+    }
+    return seen;
+}
+
+// Swift sees `flock` and `stat` as both a struct and a function; these names are unambiguous.
+static inline int cask_flock(int fd, int operation) { return flock(fd, operation); }
+static inline int cask_stat(const char *path, struct stat *st) { return stat(path, st); }
+
+#endif

@@ -1,0 +1,2 @@
+// The shims are header-only (static inline); this file gives the target a translation unit.
+#include "CCaskSupport.h"

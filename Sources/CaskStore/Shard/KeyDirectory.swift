@@ -1,0 +1,187 @@
+/// Where a key's current record is, and the metadata needed without touching the disk.
+/// 32 bytes; the key itself is not kept in memory (see ``KeyDirectory``).
+package struct IndexEntry: Sendable, Equatable {
+    package var segment: UInt32
+    package var offset: UInt32
+    /// Length of the whole record in the log.
+    package var length: UInt32
+    /// Interned tag id within the shard (0: no tag).
+    package var tag: UInt32
+    /// Expire time in microseconds since the Unix epoch; 0 means never.
+    package var expireTime: Int64
+    /// Access information for eviction (recency or frequency), kept only in memory.
+    package var access: UInt32
+
+    package init(segment: UInt32, offset: UInt32, length: UInt32, tag: UInt32, expireTime: Int64, access: UInt32 = 0) {
+        self.segment = segment
+        self.offset = offset
+        self.length = length
+        self.tag = tag
+        self.expireTime = expireTime
+        self.access = access
+    }
+
+    package var position: LogPosition { LogPosition(segment: segment, offset: offset) }
+
+    @inline(__always) package func isExpired(at now: Int64) -> Bool { expireTime != 0 && expireTime <= now }
+}
+
+/// The in-memory index of one shard: key hash -> ``IndexEntry``.
+///
+/// Keys are identified by their fixed-seed 64-bit hash, so the index holds no key bytes. Every
+/// lookup is confirmed by comparing the key stored in the record, so a hash collision can never
+/// return another key's value. When two live keys do share a hash, the later one is kept in the
+/// small `collided` map, keyed by its bytes.
+package struct KeyDirectory {
+    package private(set) var entries: [UInt64: IndexEntry] = [:]
+    package private(set) var collided: [[UInt8]: IndexEntry] = [:]
+    /// Sum of the record lengths of all live entries.
+    package private(set) var liveBytes = 0
+
+    package var count: Int { entries.count + collided.count }
+
+    package mutating func reserve(_ n: Int) { entries.reserveCapacity(n) }
+
+    /// Finds the entry for `key`. `matches` tells whether an entry's record holds `key`.
+    @inline(__always)
+    package func find(hash: UInt64, key: UnsafeRawBufferPointer, matches: (IndexEntry) -> Bool) -> IndexEntry? {
+        if !collided.isEmpty, let e = collided[Array(key)] { return e }
+        guard let e = entries[hash], matches(e) else { return nil }
+        return e
+    }
+
+    /// Sets the entry for `key`. Returns the entry it replaced, if any.
+    @discardableResult
+    package mutating func set(hash: UInt64, key: UnsafeRawBufferPointer, entry: IndexEntry, matches: (IndexEntry) -> Bool) -> IndexEntry? {
+        if !collided.isEmpty {
+            let k = Array(key)
+            if let old = collided.updateValue(entry, forKey: k) {
+                liveBytes += Int(entry.length) - Int(old.length)
+                return old
+            }
+        }
+        if let old = entries[hash] {
+            if matches(old) {
+                entries[hash] = entry
+                liveBytes += Int(entry.length) - Int(old.length)
+                return old
+            }
+            collided[Array(key)] = entry
+        } else {
+            entries[hash] = entry
+        }
+        liveBytes += Int(entry.length)
+        return nil
+    }
+
+    /// Replaces an entry in place when only its metadata changes (touch, access info).
+    package mutating func update(hash: UInt64, key: UnsafeRawBufferPointer, matches: (IndexEntry) -> Bool, _ body: (inout IndexEntry) -> Void) -> Bool {
+        if !collided.isEmpty {
+            let k = Array(key)
+            if var e = collided[k] {
+                body(&e)
+                collided[k] = e
+                return true
+            }
+        }
+        guard var e = entries[hash], matches(e) else { return false }
+        body(&e)
+        entries[hash] = e
+        return true
+    }
+
+    /// Removes the entry for `key`; returns it if there was one.
+    @discardableResult
+    package mutating func remove(hash: UInt64, key: UnsafeRawBufferPointer, matches: (IndexEntry) -> Bool) -> IndexEntry? {
+        if !collided.isEmpty, let old = collided.removeValue(forKey: Array(key)) {
+            liveBytes -= Int(old.length)
+            return old
+        }
+        guard let old = entries[hash], matches(old) else { return nil }
+        entries.removeValue(forKey: hash)
+        liveBytes -= Int(old.length)
+        return old
+    }
+
+    /// Inserts an entry known not to be present under another key's bytes (hint loading).
+    /// `keyOf` reads the key of an entry from its record when two entries share a hash.
+    package mutating func insertLoaded(hash: UInt64, entry: IndexEntry, keyOf: (IndexEntry) -> [UInt8]) {
+        if let old = entries[hash] {
+            let newKey = keyOf(entry)
+            if keyOf(old) == newKey {
+                entries[hash] = entry
+                liveBytes += Int(entry.length) - Int(old.length)
+            } else {
+                if let prior = collided.updateValue(entry, forKey: newKey) { liveBytes -= Int(prior.length) }
+                liveBytes += Int(entry.length)
+            }
+            return
+        }
+        entries[hash] = entry
+        liveBytes += Int(entry.length)
+    }
+
+    /// Calls `body` with every entry (hash is nil for collided entries, which carry their key).
+    package func forEach(_ body: (UInt64?, [UInt8]?, IndexEntry) throws -> Void) rethrows {
+        for (h, e) in entries { try body(h, nil, e) }
+        for (k, e) in collided { try body(nil, k, e) }
+    }
+
+    /// Rewrites entries in bulk (compaction relocation); `body` returns the new entry or nil to keep.
+    package mutating func relocate(_ body: (IndexEntry) -> IndexEntry?) {
+        for (h, e) in entries {
+            if let n = body(e) {
+                entries[h] = n
+                liveBytes += Int(n.length) - Int(e.length)
+            }
+        }
+        for (k, e) in collided {
+            if let n = body(e) {
+                collided[k] = n
+                liveBytes += Int(n.length) - Int(e.length)
+            }
+        }
+    }
+
+    /// Removes the main-map entry for `hash` (the caller knows it is the right key).
+    package mutating func removeEntry(hash: UInt64) {
+        if let old = entries.removeValue(forKey: hash) { liveBytes -= Int(old.length) }
+    }
+
+    package mutating func removeAll() {
+        entries = [:]
+        collided = [:]
+        liveBytes = 0
+    }
+
+    /// Verifies the bookkeeping (tests call this after every step of randomized sequences).
+    package func checkInvariants() -> String? {
+        var sum = 0
+        for e in entries.values { sum += Int(e.length) }
+        for e in collided.values { sum += Int(e.length) }
+        if sum != liveBytes { return "liveBytes \(liveBytes) != sum of entry lengths \(sum)" }
+        for e in Array(entries.values) + Array(collided.values) where Int(e.length) < RecordHeader.size {
+            return "entry shorter than a record header: \(e)"
+        }
+        return nil
+    }
+}
+
+/// Interned tags of one shard: entries store a small id instead of the tag bytes.
+package struct TagTable {
+    private var ids: [[UInt8]: UInt32] = [:]
+    private(set) var names: [[UInt8]] = [[]]
+
+    package mutating func intern(_ tag: UnsafeRawBufferPointer) -> UInt32 {
+        if tag.count == 0 { return 0 }
+        let bytes = Array(tag)
+        if let id = ids[bytes] { return id }
+        let id = UInt32(names.count)
+        names.append(bytes)
+        ids[bytes] = id
+        return id
+    }
+
+    package func id(of tag: [UInt8]) -> UInt32? { tag.isEmpty ? 0 : ids[tag] }
+    package func name(_ id: UInt32) -> [UInt8] { Int(id) < names.count ? names[Int(id)] : [] }
+}

@@ -1,0 +1,267 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Loading a shard's index: at open (with recovery of torn tails), and when another process has
+// changed the set of segments (roll, compaction, clear).
+
+extension Shard {
+    /// Opens and loads the shard under the exclusive lock (held by the caller), repairing a torn
+    /// tail. `headerIsLive` tells whether the shared header was written during this boot: then its
+    /// committed position is a floor below which nothing may be truncated (other processes may read it).
+    static func recover(path: String, number: Int, options: StoreOptions, shared: SharedHeader,
+                        headerIsLive: Bool) throws -> (ShardState, RecoveryReport) {
+        let manifestPath = path + "/MANIFEST"
+        var manifest: Manifest
+        if FileSystem.exists(manifestPath) {
+            let file = try FileRef.open(manifestPath, flags: O_RDONLY)
+            defer { file.close() }
+            manifest = try Manifest.decode(try file.readAll(limit: 64 << 20), path: manifestPath)
+        } else {
+            let names: [String]
+            switch Sys.listDirectory(path) {
+            case .success(let n): names = n
+            case .failure(let e): throw CaskError.io("cannot list shard directory", path: path, errno: e)
+            }
+            if names.contains(where: { $0.hasSuffix(".log") }) {
+                throw CaskError(.corrupted, "shard has segments but no MANIFEST", path: path)
+            }
+            manifest = Manifest(version: 1, nextSegmentID: 2, segments: [.init(id: 1, hasHint: false)])
+            let first = try FileRef.open(path + "/" + Segment.fileName(1), flags: O_RDWR | O_CREAT | O_TRUNC)
+            first.close()
+            try FileSystem.replaceAtomically(manifestPath, with: manifest.encoded(), directory: path)
+        }
+        guard !manifest.segments.isEmpty else { throw CaskError(.corrupted, "manifest lists no segment", path: manifestPath) }
+
+        var segments: [UInt32: Segment] = [:]
+        for entry in manifest.segments {
+            let file = try FileRef.open(path + "/" + Segment.fileName(entry.id), flags: O_RDWR)
+            segments[entry.id] = Segment(id: entry.id, file: file, mapGranule: options.segmentSize)
+        }
+        let active = segments[manifest.segments.last!.id]!
+        var s = ShardState(manifest: manifest, segments: segments, active: active,
+                           applied: LogPosition(segment: active.id, offset: 0))
+        var report = RecoveryReport()
+        let committed = LogPosition(packed: shared.load(.position))
+        for (i, entry) in manifest.segments.enumerated() {
+            let seg = segments[entry.id]!
+            let isLast = i == manifest.segments.count - 1
+            if entry.hasHint, loadHint(&s, seg, path: path + "/" + Segment.hintName(entry.id), report: &report) {
+                continue
+            }
+            let size = Int(try seg.file.size())
+            let validEnd = try scanSegment(&s, seg, from: 0, to: size, shard: number, report: &report)
+            var length = size
+            if validEnd < size {
+                let floor = headerIsLive && committed.segment == seg.id ? Int(committed.offset) : 0
+                if isLast && validEnd >= floor {
+                    try seg.file.truncate(to: Int64(validEnd))
+                    try seg.file.sync()
+                    report.truncatedBytes += size - validEnd
+                    length = validEnd
+                } else {
+                    report.corruptRanges.append(.init(shard: number, segment: seg.id, offset: validEnd, length: size - validEnd))
+                }
+            }
+            s.segmentLengths[seg.id] = length
+            if isLast { s.applied = LogPosition(segment: seg.id, offset: UInt32(length)) }
+        }
+        s.sharedVersion = max(shared.load(.version), manifest.version)
+        shared.store(.version, s.sharedVersion)
+        shared.store(.position, s.applied.packed)
+        shared.store(.writer, 0)
+        shared.raise(.nextSequence, to: s.maxSequence + 1)
+        if !headerIsLive { shared.store(.durable, s.applied.packed) }
+        return (s, report)
+    }
+
+    /// Loads a hint file into the index. Returns false (and counts a rejected hint) if it is invalid.
+    static func loadHint(_ s: inout ShardState, _ seg: Segment, path: String, report: inout RecoveryReport) -> Bool {
+        do {
+            let file = try FileRef.open(path, flags: O_RDONLY)
+            defer { file.close() }
+            let (length, entries) = try HintFile.decode(try file.readAll(limit: 1 << 31), segmentID: seg.id, path: path)
+            guard try seg.file.size() >= length else {
+                throw CaskError(.corrupted, "segment shorter than its hint file says", path: seg.file.path)
+            }
+            try seg.ensureMapped(Int(length))
+            s.directory.reserve(s.directory.count + entries.count)
+            let view = s.view
+            for e in entries {
+                let p = seg.bytes(at: Int(e.offset))
+                let keyLength = Int(p.le(34, as: UInt16.self))
+                let tagLength = Int(p.le(32, as: UInt16.self))
+                guard RecordHeader.size + keyLength + tagLength <= Int(e.length) else {
+                    throw CaskError(.corrupted, "hint entry disagrees with its record", path: path)
+                }
+                let tag = tagLength == 0 ? 0 : s.tags.intern(UnsafeRawBufferPointer(start: p + RecordHeader.size + keyLength, count: tagLength))
+                let entry = IndexEntry(segment: seg.id, offset: e.offset, length: e.length, tag: tag, expireTime: e.expireTime)
+                s.directory.insertLoaded(hash: e.hash, entry: entry, keyOf: view.keyOf)
+                if e.sequence > s.maxSequence { s.maxSequence = e.sequence }
+            }
+            s.segmentLengths[seg.id] = Int(length)
+            return true
+        } catch {
+            report.rejectedHints += 1
+            return false
+        }
+    }
+
+    /// Applies the valid records in [from, to) of `seg` to the index. Damage followed by valid
+    /// records is skipped and reported; returns the end of the last valid record.
+    static func scanSegment(_ s: inout ShardState, _ seg: Segment, from: Int, to end: Int, shard: Int,
+                            report: inout RecoveryReport) throws -> Int {
+        guard end > from else { return from }
+        try seg.ensureMapped(end)
+        let base = seg.bytes(at: 0)
+        var offset = from
+        var lastSequence: UInt64 = from == 0 ? 0 : s.maxSequence
+        while offset < end {
+            if case .valid(let h) = RecordCodec.parse(base + offset, available: end - offset), h.sequence > lastSequence {
+                apply(&s, seg, offset: offset, header: h)
+                lastSequence = h.sequence
+                report.scannedRecords += 1
+                offset += h.length
+                continue
+            }
+            guard let next = resync(base, from: offset + 1, to: end, after: lastSequence) else { return offset }
+            report.corruptRanges.append(.init(shard: shard, segment: seg.id, offset: offset, length: next - offset))
+            offset = next
+        }
+        return offset
+    }
+
+    /// The first offset in [from, end) where a complete, valid, newer record starts.
+    static func resync(_ base: UnsafeRawPointer, from: Int, to end: Int, after sequence: UInt64) -> Int? {
+        var o = from
+        while o + RecordHeader.size <= end {
+            if base.load(fromByteOffset: o + 4, as: UInt8.self) == 0x5C,
+               base.load(fromByteOffset: o + 5, as: UInt8.self) == 0xCA,
+               case .valid(let h) = RecordCodec.parse(base + o, available: end - o), h.sequence > sequence {
+                return o
+            }
+            o += 1
+        }
+        return nil
+    }
+
+    /// Applies one validated record to the index.
+    static func apply(_ s: inout ShardState, _ seg: Segment, offset: Int, header h: RecordHeader) {
+        let p = seg.bytes(at: offset)
+        let key = UnsafeRawBufferPointer(start: p + RecordHeader.size, count: h.keyLength)
+        let hash = KeyHash.hash(key)
+        let view = s.view
+        switch h.kind {
+        case .put:
+            let tag = h.tagLength == 0 ? 0 : s.tags.intern(UnsafeRawBufferPointer(start: p + h.tagOffset, count: h.tagLength))
+            let entry = IndexEntry(segment: seg.id, offset: UInt32(offset), length: UInt32(h.length), tag: tag, expireTime: h.expireTime)
+            s.directory.set(hash: hash, key: key, entry: entry) { view.keyMatches($0, key) }
+        case .delete:
+            s.directory.remove(hash: hash, key: key) { view.keyMatches($0, key) }
+        case .touch:
+            _ = s.directory.update(hash: hash, key: key, matches: { view.keyMatches($0, key) }) { $0.expireTime = h.expireTime }
+        }
+        if h.sequence > s.maxSequence { s.maxSequence = h.sequence }
+    }
+
+    func readManifest() throws -> Manifest {
+        let file = try FileRef.open(manifestPath, flags: O_RDONLY)
+        defer { file.close() }
+        return try Manifest.decode(try file.readAll(limit: 64 << 20), path: manifestPath)
+    }
+
+    /// Brings this process's view up to what the shared header says is committed.
+    /// `exclusive`: the caller holds the write lock (else a full reload takes a shared lock).
+    func catchUp(_ s: inout ShardState, exclusive: Bool) throws {
+        var scratch = RecoveryReport()
+        defer { if !scratch.corruptRanges.isEmpty { report.withLock { $0.merge(scratch) } } }
+        for _ in 0..<64 {
+            let version = shared.load(.version)
+            if version != s.sharedVersion {
+                let m = try readManifest()
+                if m.version != s.manifest.version {
+                    if isAppend(from: s.manifest, to: m) {
+                        try followRoll(&s, to: m, report: &scratch)
+                    } else {
+                        try reload(&s, manifest: m, exclusive: exclusive)
+                    }
+                }
+                s.sharedVersion = version
+            }
+            let position = LogPosition(packed: shared.load(.position))
+            guard position.segment == s.active.id else { continue }  // the manifest moved meanwhile
+            if position.offset > s.applied.offset {
+                _ = try Shard.scanSegment(&s, s.active, from: Int(s.applied.offset), to: Int(position.offset),
+                                          shard: number, report: &scratch)
+                s.applied = position
+                s.segmentLengths[s.active.id] = Int(position.offset)
+            } else if position.offset < s.applied.offset {
+                // Only a reinitialized header can move backwards: rebuild from the files.
+                try reload(&s, manifest: try readManifest(), exclusive: exclusive)
+                continue
+            }
+            return
+        }
+        throw CaskError(.corrupted, "the shared header keeps naming a segment missing from the manifest", path: path)
+    }
+
+    /// True when `new` only appends segments to `old` (rolls), so the index can be extended.
+    func isAppend(from old: Manifest, to new: Manifest) -> Bool {
+        new.segments.count >= old.segments.count && Array(new.segments.prefix(old.segments.count)) == old.segments
+    }
+
+    /// Another process sealed our active segment and started new ones: read the rest of the old
+    /// active segment (its file size is final once sealed) and the sealed new ones.
+    func followRoll(_ s: inout ShardState, to m: Manifest, report: inout RecoveryReport) throws {
+        let sealedEnd = Int(try s.active.file.size())
+        _ = try Shard.scanSegment(&s, s.active, from: Int(s.applied.offset), to: sealedEnd, shard: number, report: &report)
+        s.segmentLengths[s.active.id] = sealedEnd
+        for entry in m.segments.dropFirst(s.manifest.segments.count) {
+            let seg = try openSegment(entry.id, create: false)
+            s.segments[s.active.id] = s.active
+            s.segments[seg.id] = seg
+            s.active = seg
+            s.applied = LogPosition(segment: seg.id, offset: 0)
+            s.segmentLengths[seg.id] = 0
+            if entry != m.segments.last! {
+                let size = Int(try seg.file.size())
+                _ = try Shard.scanSegment(&s, seg, from: 0, to: size, shard: number, report: &report)
+                s.segmentLengths[seg.id] = size
+            }
+        }
+        s.manifest = m
+    }
+
+    /// Rebuilds the index from the files of manifest `m` (after a compaction or clear elsewhere).
+    func reload(_ s: inout ShardState, manifest m: Manifest, exclusive: Bool) throws {
+        if !exclusive { try Shard.lock(lockFile, LOCK_SH) }
+        defer { if !exclusive { unlock() } }
+        // Under the lock the manifest and committed position are stable; read them again.
+        let m = try readManifest()
+        let committed = LogPosition(packed: shared.load(.position))
+        var segments: [UInt32: Segment] = [:]
+        for entry in m.segments {
+            segments[entry.id] = try s.segment(entry.id) ?? openSegment(entry.id, create: false)
+        }
+        let active = segments[m.segments.last!.id]!
+        var fresh = ShardState(manifest: m, segments: segments, active: active,
+                               applied: LogPosition(segment: active.id, offset: 0))
+        fresh.tags = s.tags
+        fresh.writeBuffer = s.writeBuffer
+        var scratch = RecoveryReport()
+        for entry in m.segments {
+            let seg = segments[entry.id]!
+            if entry.hasHint, Shard.loadHint(&fresh, seg, path: hintPath(entry.id), report: &scratch) { continue }
+            let end = seg === active && committed.segment == active.id ? Int(committed.offset) : Int(try seg.file.size())
+            _ = try Shard.scanSegment(&fresh, seg, from: 0, to: end, shard: number, report: &scratch)
+            fresh.segmentLengths[seg.id] = end
+        }
+        fresh.applied = LogPosition(segment: active.id, offset: UInt32(fresh.segmentLengths[active.id] ?? 0))
+        fresh.sharedVersion = shared.load(.version)
+        fresh.maxSequence = max(fresh.maxSequence, s.maxSequence)
+        s = fresh
+        if !scratch.isClean { report.withLock { $0.merge(scratch) } }
+    }
+}

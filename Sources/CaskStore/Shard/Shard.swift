@@ -1,0 +1,271 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// What a shard's mutex protects: the index and the open segments as this process last saw them.
+struct ShardState {
+    var manifest: Manifest
+    /// The manifest version last read from the shared header.
+    var sharedVersion: UInt64 = 0
+    var segments: [UInt32: Segment] = [:]
+    /// Valid length of every live segment (sealed segments: final; active: committed end).
+    var segmentLengths: [UInt32: Int] = [:]
+    var active: Segment
+    /// Everything before this position has been applied to `directory`.
+    var applied: LogPosition
+    var directory = KeyDirectory()
+    var tags = TagTable()
+    var maxSequence: UInt64 = 0
+    var writeBuffer: [UInt8] = []
+    var closed = false
+    var lastSync: ContinuousClock.Instant = .now
+
+    var totalBytes: Int { segmentLengths.values.reduce(0, +) }
+    var deadBytes: Int { max(0, totalBytes - directory.liveBytes) }
+
+    /// The position of each live segment in replay order.
+    func order() -> [UInt32: Int] {
+        var o: [UInt32: Int] = [:]
+        for (i, s) in manifest.segments.enumerated() { o[s.id] = i }
+        return o
+    }
+
+    @inline(__always)
+    func segment(_ id: UInt32) -> Segment? { id == active.id ? active : segments[id] }
+
+    /// The segments, detached from the rest of the state so that index mutations can read keys.
+    var view: SegmentView { SegmentView(active: active, segments: segments) }
+}
+
+/// Read access to the records of a shard's segments (two references; cheap to copy).
+struct SegmentView {
+    let active: Segment
+    let segments: [UInt32: Segment]
+
+    @inline(__always)
+    func segment(_ id: UInt32) -> Segment? { id == active.id ? active : segments[id] }
+
+    /// True when the record of `entry` holds exactly `key`.
+    @inline(__always)
+    func keyMatches(_ entry: IndexEntry, _ key: UnsafeRawBufferPointer) -> Bool {
+        guard let seg = segment(entry.segment) else { return false }
+        let p = seg.bytes(at: Int(entry.offset))
+        let n = Int(p.le(34, as: UInt16.self))
+        return n == key.count && (n == 0 || memcmp(p + RecordHeader.size, key.baseAddress!, n) == 0)
+    }
+
+    func keyOf(_ entry: IndexEntry) -> [UInt8] {
+        guard let seg = segment(entry.segment) else { return [] }
+        let p = seg.bytes(at: Int(entry.offset))
+        let n = Int(p.le(34, as: UInt16.self))
+        return Array(UnsafeRawBufferPointer(start: p + RecordHeader.size, count: n))
+    }
+}
+
+/// Damage found and repaired while loading, for reporting.
+public struct RecoveryReport: Sendable, Equatable {
+    /// Bytes cut from the end of logs (a torn final write).
+    public var truncatedBytes = 0
+    /// Byte ranges skipped in the middle of logs because they hold no valid record.
+    public var corruptRanges: [CorruptRange] = []
+    /// Hint files that failed validation (the segment was scanned instead).
+    public var rejectedHints = 0
+    /// Records read by scanning (not from hint files).
+    public var scannedRecords = 0
+
+    public struct CorruptRange: Sendable, Equatable, CustomStringConvertible {
+        public var shard: Int
+        public var segment: UInt32
+        public var offset: Int
+        public var length: Int
+        public var description: String { "shard \(shard) segment \(segment) bytes \(offset)..<\(offset + length)" }
+    }
+
+    public var isClean: Bool { truncatedBytes == 0 && corruptRanges.isEmpty && rejectedHints == 0 }
+
+    mutating func merge(_ other: RecoveryReport) {
+        truncatedBytes += other.truncatedBytes
+        corruptRanges += other.corruptRanges
+        rejectedHints += other.rejectedHints
+        scannedRecords += other.scannedRecords
+    }
+}
+
+/// One shard: a directory with a lock file (also the shared header), a manifest, and log segments.
+final class Shard: Sendable {
+    let number: Int
+    let path: String
+    let options: StoreOptions
+    let lockFile: FileRef
+    let shared: SharedHeader
+    let state: Mutex<ShardState>
+    let report = Mutex(RecoveryReport())
+    /// Set while this process compacts the shard, so it does not start a second compaction.
+    let compacting = Atomic<Bool>(false)
+    let syncMutex = Mutex<Void>(())
+    /// Monotonic time of this process's last fsync of the shard (interval durability).
+    let lastSyncNanos = Atomic<Int64>(0)
+
+    var manifestPath: String { path + "/MANIFEST" }
+    func segmentPath(_ id: UInt32) -> String { path + "/" + Segment.fileName(id) }
+    func hintPath(_ id: UInt32) -> String { path + "/" + Segment.hintName(id) }
+
+    init(number: Int, path: String, options: StoreOptions) throws {
+        self.number = number
+        self.path = path
+        self.options = options
+        try FileSystem.makeDirectory(path)
+        let lock = try FileRef.open(path + "/lock", flags: O_RDWR | O_CREAT)
+        lockFile = lock
+        var header: SharedHeader?
+        do {
+            try Shard.lock(lock, LOCK_EX)
+            defer { _ = Sys.flock(lock.fd, LOCK_UN) }
+            if try lock.size() < Int64(SharedHeader.fileSize) {
+                try lock.truncate(to: Int64(SharedHeader.fileSize))
+            }
+            switch Sys.mmap(lock.fd, length: SharedHeader.fileSize, writable: true) {
+            case .success(let p): header = SharedHeader(mapping: p)
+            case .failure(let e): throw CaskError.io("cannot map shard header", path: lock.path, errno: e)
+            }
+            let h = header!
+            let live = h.isCurrent(bootID: BootIdentity.current)
+            if !live { h.initialize(bootID: BootIdentity.current) }
+            let (initial, report) = try Shard.recover(path: path, number: number, options: options, shared: h, headerIsLive: live)
+            shared = h
+            state = Mutex(initial)
+            self.report.withLock { $0 = report }
+        } catch {
+            lock.close()
+            throw error
+        }
+    }
+
+    // MARK: Locking
+
+    static func lock(_ file: FileRef, _ operation: Int32) throws {
+        if case .failure(let e) = Sys.flock(file.fd, operation) {
+            throw CaskError.io("cannot lock shard", path: file.path, errno: e)
+        }
+    }
+
+    /// Takes the cross-process write lock: a few non-blocking tries with a yield in between, then a
+    /// blocking wait. The caller holds the shard mutex (so one thread per process competes).
+    func lockExclusive() throws {
+        for _ in 0..<options.lockSpinCount {
+            if case .success = Sys.flock(lockFile.fd, LOCK_EX | LOCK_NB) { return }
+            sched_yield()
+        }
+        try Shard.lock(lockFile, LOCK_EX)
+    }
+
+    func unlock() { _ = Sys.flock(lockFile.fd, LOCK_UN) }
+
+    /// Runs `body` with the shard mutex held and this process's view brought up to date with what
+    /// other processes committed. Cheap when nothing changed: two atomic loads.
+    @inline(__always)
+    func withCurrentState<R>(_ body: (inout ShardState) throws -> R) throws -> R {
+        let version = shared.load(.version)
+        let position = LogPosition(packed: shared.load(.position))
+        return try state.withLock { (s) throws -> R in
+            guard !s.closed else { throw CaskError(.closed, "the store is closed", path: path) }
+            if s.sharedVersion != version || s.applied != position {
+                try catchUp(&s, exclusive: false)
+            }
+            return try body(&s)
+        }
+    }
+
+    /// Runs `body` holding the shard mutex and the cross-process write lock, with the view current.
+    /// Repairs a torn record left by a writer that died while holding the lock.
+    func withWriteLock<R>(_ body: (inout ShardState) throws -> R) throws -> R {
+        try state.withLock { (s) throws -> R in
+            guard !s.closed else { throw CaskError(.closed, "the store is closed", path: path) }
+            try lockExclusive()
+            defer { unlock() }
+            try catchUp(&s, exclusive: true)
+            if shared.load(.writer) != 0 {
+                // A writer died between starting a record and publishing it: its bytes lie past the
+                // committed end, which nobody reads. Cut them so the next record starts clean.
+                try s.active.file.truncate(to: Int64(s.applied.offset))
+                shared.store(.writer, 0)
+            }
+            return try body(&s)
+        }
+    }
+
+    // MARK: Appending
+
+    /// Appends one record at the committed end and publishes it. Caller holds the write lock.
+    /// Returns the index entry describing the new record.
+    func append(
+        _ s: inout ShardState, kind: RecordKind, flags: RecordFlags, storeTime: Int64, expireTime: Int64,
+        key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+    ) throws -> IndexEntry {
+        let length = RecordHeader.length(key: key.count, tag: tag.count, value: value.count)
+        if Int(s.applied.offset) > 0 && Int(s.applied.offset) + length > options.segmentSize {
+            try roll(&s)
+        }
+        guard Int(s.applied.offset) + length <= Int(UInt32.max) else {
+            throw CaskError(.invalidArgument, "record of \(length) bytes does not fit a segment", path: s.active.file.path)
+        }
+        if s.writeBuffer.count < length { s.writeBuffer = [UInt8](repeating: 0, count: max(length, 4096)) }
+        let sequence = max(shared.load(.nextSequence), s.maxSequence + 1)
+        let offset = s.applied.offset
+        let file = s.active.file
+        shared.store(.writer, UInt64(getpid()))
+        try s.writeBuffer.withUnsafeMutableBytes { (buf) throws in
+            let n = RecordCodec.encode(into: buf.baseAddress!, kind: kind, flags: flags, sequence: sequence,
+                                       storeTime: storeTime, expireTime: expireTime, key: key, tag: tag, value: value)
+            do {
+                try file.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]), at: Int64(offset))
+            } catch {
+                // Nothing was published: cut whatever part of the record reached the file.
+                _ = Sys.ftruncate(file.fd, Int64(offset))
+                shared.store(.writer, 0)
+                throw error
+            }
+        }
+        let end = offset + UInt32(length)
+        try s.active.ensureMapped(Int(end))
+        s.maxSequence = sequence
+        shared.store(.nextSequence, sequence + 1)
+        s.applied = LogPosition(segment: s.active.id, offset: end)
+        s.segmentLengths[s.active.id] = Int(end)
+        shared.store(.position, s.applied.packed)
+        shared.store(.writer, 0)
+        return IndexEntry(segment: s.active.id, offset: offset, length: UInt32(length), tag: 0, expireTime: expireTime)
+    }
+
+    /// Seals the active segment and starts a new one. Caller holds the write lock.
+    func roll(_ s: inout ShardState) throws {
+        try s.active.file.sync()
+        var next = s.manifest
+        let id = next.nextSegmentID
+        next.nextSegmentID += 1
+        next.version += 1
+        next.segments.append(Manifest.Segment(id: id, hasHint: false))
+        let segment = try openSegment(id, create: true)
+        try FileSystem.replaceAtomically(manifestPath, with: next.encoded(), directory: path)
+        s.segments[s.active.id] = s.active
+        s.segments[id] = segment
+        s.segmentLengths[id] = 0
+        s.active = segment
+        s.manifest = next
+        s.applied = LogPosition(segment: id, offset: 0)
+        s.sharedVersion = next.version
+        // Order matters: a reader that sees the new position must then see the new version.
+        shared.store(.version, next.version)
+        shared.store(.position, s.applied.packed)
+        shared.raise(.durable, to: s.applied.packed)
+    }
+
+    func openSegment(_ id: UInt32, create: Bool) throws -> Segment {
+        let flags = create ? (O_RDWR | O_CREAT | O_TRUNC) : O_RDWR
+        let file = try FileRef.open(segmentPath(id), flags: flags)
+        return Segment(id: id, file: file, mapGranule: options.segmentSize)
+    }
+}

@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CCaskSupport
+
+/// The first 4 KiB of a shard's lock file, mapped shared by every process that has the shard open.
+/// It is how processes tell each other what is committed without a system call per read.
+///
+///     0  8 bytes magic "CASKSHM1"
+///     8  u64 manifest version last committed (bumped by roll, compaction, clear)
+///     16 u64 committed position: active segment id << 32 | committed end offset
+///     24 u64 durable position: everything before it is fsynced (same packing)
+///     32 u64 pid of the writer between starting a record and publishing it (0 when idle)
+///     40 u64 next record sequence number
+///     48 u64 hits        56 u64 misses        64 u64 evictions (size limit)   72 u64 expirations
+///     80 u64 boot id hash of the boot that initialized this header
+///
+/// All fields are accessed with C11 atomics (acquire loads, release stores). The file is never
+/// truncated, so the mapping can never SIGBUS.
+package final class SharedHeader: @unchecked Sendable {
+    // @unchecked: `base` points into a MAP_SHARED mapping that lives until deinit; every field is
+    // read and written through C11 atomics, which is what makes concurrent access safe.
+    package static let fileSize = 4096
+    private let base: UnsafeMutableRawPointer
+
+    enum Field: Int {
+        case version = 8, position = 16, durable = 24, writer = 32, nextSequence = 40
+        case hits = 48, misses = 56, evictions = 64, expirations = 72, bootID = 80
+    }
+
+    init(mapping: UnsafeMutableRawPointer) { base = mapping }
+
+    deinit { Sys.munmap(base, SharedHeader.fileSize) }
+
+    @inline(__always) func load(_ f: Field) -> UInt64 { cask_atomic_load_u64(base + f.rawValue) }
+    @inline(__always) func store(_ f: Field, _ v: UInt64) { cask_atomic_store_u64(base + f.rawValue, v) }
+    @inline(__always) func add(_ f: Field, _ v: UInt64) { _ = cask_atomic_fetch_add_u64(base + f.rawValue, v) }
+    @inline(__always) func raise(_ f: Field, to v: UInt64) { _ = cask_atomic_max_u64(base + f.rawValue, v) }
+
+    var hasMagic: Bool { memcmp(base, SharedHeader.magic, 8) == 0 }
+
+    static let magic: [UInt8] = Array("CASKSHM1".utf8)
+
+    /// Resets every field (only under the shard's exclusive lock, when the header is new, damaged
+    /// or left over from an earlier boot).
+    func initialize(bootID: UInt64) {
+        memset(base + 8, 0, 120)
+        store(.bootID, bootID)
+        SharedHeader.magic.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: 8) }
+    }
+
+    /// True when this header was written during the current boot by a live or dead process of it.
+    func isCurrent(bootID: UInt64) -> Bool { hasMagic && load(.bootID) == bootID }
+}
+
+/// A committed position: segment id and byte offset packed into one atomically published word.
+package struct LogPosition: Hashable, Comparable, Sendable {
+    package var segment: UInt32
+    package var offset: UInt32
+
+    package init(segment: UInt32, offset: UInt32) {
+        self.segment = segment
+        self.offset = offset
+    }
+
+    init(packed: UInt64) {
+        segment = UInt32(truncatingIfNeeded: packed >> 32)
+        offset = UInt32(truncatingIfNeeded: packed)
+    }
+
+    var packed: UInt64 { UInt64(segment) << 32 | UInt64(offset) }
+
+    package static func < (a: LogPosition, b: LogPosition) -> Bool { a.packed < b.packed }
+}
+
+enum BootIdentity {
+    /// A hash of the kernel's boot id, so a shared header left by a previous boot is recognized.
+    static let current: UInt64 = {
+        guard case .success(let fd) = Sys.open("/proc/sys/kernel/random/boot_id", O_RDONLY) else { return 1 }
+        defer { Sys.close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = buffer.withUnsafeMutableBytes { raw -> Int in
+            if case .success(let n) = Sys.pread(fd, raw.baseAddress!, 64, 0) { return n }
+            return 0
+        }
+        return KeyHash.hash(Array(buffer[0..<n])) | 1
+    }()
+}

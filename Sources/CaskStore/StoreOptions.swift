@@ -1,0 +1,39 @@
+/// When a write is on stable storage.
+public enum Durability: Sendable, Equatable, CustomStringConvertible {
+    /// `write()` only: a write survives the process being killed (the kernel has it), not a power loss.
+    case none
+    /// fsync at most every `interval`, by the writer that finds the interval passed and by a timer:
+    /// a power loss loses at most the last interval's writes.
+    case interval(Duration)
+    /// fsync before returning; concurrent writers share one fsync (group commit).
+    case always
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .interval(let d): "interval(\(d))"
+        case .always: "always"
+        }
+    }
+}
+
+/// Settings of the storage engine. The shard count is fixed when a directory is created and
+/// persisted; the others apply to the handle that is opened with them.
+public struct StoreOptions: Sendable, Equatable {
+    /// Number of shards for a new directory (1...256). An existing directory keeps its own count.
+    public var shardCount = 8
+    /// A segment is sealed and a new one started when an append would pass this size.
+    public var segmentSize = 64 << 20
+    public var durability: Durability = .none
+    /// Compact a shard when dead bytes exceed this fraction of its log...
+    public var compactionDeadFraction = 0.5
+    /// ...and the dead bytes exceed this many bytes.
+    public var compactionMinimumDeadBytes = 4 << 20
+    /// Start compactions automatically (in the background) when a write crosses the thresholds.
+    public var automaticCompaction = true
+    /// Tries of a non-blocking lock before blocking on it (a writer preempted while holding the
+    /// lock would otherwise put every other writer to sleep).
+    public var lockSpinCount = 8
+
+    public init() {}
+}

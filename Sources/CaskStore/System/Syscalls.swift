@@ -1,0 +1,226 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+import CCaskSupport
+
+// Every system call the engine makes goes through this file. Each wrapper returns the raw result
+// and errno, retrying nothing; the helpers in FileIO.swift add EINTR and short-write handling on
+// top. Tests install a `FaultInjector` to make any call fail, write short, or "crash".
+
+/// The system calls the engine makes, as seen by a fault injector.
+package enum SyscallKind: String, Sendable, CaseIterable {
+    case open, close, pread, pwrite, fsync, ftruncate, rename, unlink, mkdir, flock, mmap, fstat, readdir
+}
+
+/// What an injected fault does to one call.
+package enum InjectedFault: Sendable, Equatable {
+    /// The call fails with this errno and has no effect.
+    case fail(Int32)
+    /// A write transfers only this many bytes (then the caller sees a short write).
+    case shortWrite(Int)
+}
+
+/// A test hook consulted before each system call.
+package protocol FaultInjector: Sendable {
+    /// Called before `call` on `path` (or the path behind the descriptor, when known).
+    /// Return nil to let the call run normally.
+    func fault(for call: SyscallKind, path: String?, byteCount: Int) -> InjectedFault?
+    /// Called after a write or an fsync succeeded, so a fault layer can model what is durable.
+    func didWrite(fd: Int32, path: String?, offset: Int64, bytes: UnsafeRawBufferPointer)
+    func didSync(fd: Int32, path: String?)
+    func didTruncate(fd: Int32, path: String?, length: Int64)
+    func didRename(from: String, to: String)
+    func didUnlink(path: String)
+}
+
+extension FaultInjector {
+    package func didWrite(fd: Int32, path: String?, offset: Int64, bytes: UnsafeRawBufferPointer) {}
+    package func didSync(fd: Int32, path: String?) {}
+    package func didTruncate(fd: Int32, path: String?, length: Int64) {}
+    package func didRename(from: String, to: String) {}
+    package func didUnlink(path: String) {}
+}
+
+package enum Faults {
+    private static let enabled = Atomic<Bool>(false)
+    private static let injector = Mutex<(any FaultInjector)?>(nil)
+    private static let paths = Mutex<[Int32: String]>([:])
+
+    /// Installs (or removes, with nil) the process-wide fault injector.
+    package static func install(_ newValue: (any FaultInjector)?) {
+        injector.withLock { $0 = newValue }
+        enabled.store(newValue != nil, ordering: .releasing)
+    }
+
+    @inline(__always)
+    static var active: (any FaultInjector)? {
+        guard enabled.load(ordering: .acquiring) else { return nil }
+        return injector.withLock { $0 }
+    }
+
+    static func remember(fd: Int32, path: String) {
+        guard enabled.load(ordering: .acquiring) else { return }
+        paths.withLock { $0[fd] = path }
+    }
+
+    static func path(of fd: Int32) -> String? {
+        paths.withLock { $0[fd] }
+    }
+}
+
+/// An `errno` value as a typed error. Matches plain errno constants in patterns: `case .failure(EINTR)`.
+package struct Errno: Error, Equatable, Sendable {
+    package let code: Int32
+    package init(_ code: Int32) { self.code = code }
+    package static func ~= (pattern: Int32, value: Errno) -> Bool { pattern == value.code }
+}
+
+/// Thin wrappers: (result, errno). No retries here.
+package enum Sys {
+    @inline(__always)
+    private static func check(_ call: SyscallKind, path: String?, count: Int = 0) -> InjectedFault? {
+        guard let hook = Faults.active else { return nil }
+        return hook.fault(for: call, path: path, byteCount: count)
+    }
+
+    @inline(__always)
+    private static func check(_ call: SyscallKind, fd: Int32, count: Int = 0) -> InjectedFault? {
+        guard let hook = Faults.active else { return nil }
+        return hook.fault(for: call, path: Faults.path(of: fd), byteCount: count)
+    }
+
+    package static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o600) -> Result<Int32, Errno> {
+        if case .fail(let e)? = check(.open, path: path) { return .failure(Errno(e)) }
+        while true {
+            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            if fd >= 0 {
+                Faults.remember(fd: fd, path: path)
+                return .success(fd)
+            }
+            if errno != EINTR { return .failure(Errno(errno)) }
+        }
+    }
+
+    package static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    /// One pread call. Returns bytes read (0 at end of file).
+    package static func pread(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, _ offset: Int64) -> Result<Int, Errno> {
+        if case .fail(let e)? = check(.pread, fd: fd, count: count) { return .failure(Errno(e)) }
+        let n = Glibc.pread(fd, buffer, count, off_t(offset))
+        return n >= 0 ? .success(n) : .failure(Errno(errno))
+    }
+
+    /// One pwrite call. May write fewer bytes than asked.
+    package static func pwrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int, _ offset: Int64) -> Result<Int, Errno> {
+        var count = count
+        if let hook = Faults.active {
+            switch hook.fault(for: .pwrite, path: Faults.path(of: fd), byteCount: count) {
+            case .fail(let e)?: return .failure(Errno(e))
+            case .shortWrite(let n)?: count = max(0, min(count, n))
+            case nil: break
+            }
+        }
+        let n = Glibc.pwrite(fd, buffer, count, off_t(offset))
+        if n < 0 { return .failure(Errno(errno)) }
+        if let hook = Faults.active {
+            hook.didWrite(fd: fd, path: Faults.path(of: fd), offset: offset, bytes: UnsafeRawBufferPointer(start: buffer, count: n))
+        }
+        return .success(n)
+    }
+
+    /// fdatasync on Linux (the data and the metadata needed to read it back); fsync elsewhere.
+    package static func fsync(_ fd: Int32) -> Result<Void, Errno> {
+        if case .fail(let e)? = check(.fsync, fd: fd) { return .failure(Errno(e)) }
+        #if os(Linux)
+        let rc = Glibc.fdatasync(fd)
+        #else
+        let rc = Darwin.fsync(fd)
+        #endif
+        if rc != 0 { return .failure(Errno(errno)) }
+        if let hook = Faults.active { hook.didSync(fd: fd, path: Faults.path(of: fd)) }
+        return .success(())
+    }
+
+    package static func ftruncate(_ fd: Int32, _ length: Int64) -> Result<Void, Errno> {
+        if case .fail(let e)? = check(.ftruncate, fd: fd) { return .failure(Errno(e)) }
+        while true {
+            if Glibc.ftruncate(fd, off_t(length)) == 0 {
+                if let hook = Faults.active { hook.didTruncate(fd: fd, path: Faults.path(of: fd), length: length) }
+                return .success(())
+            }
+            if errno != EINTR { return .failure(Errno(errno)) }
+        }
+    }
+
+    package static func rename(_ from: String, _ to: String) -> Result<Void, Errno> {
+        if case .fail(let e)? = check(.rename, path: to) { return .failure(Errno(e)) }
+        if Glibc.rename(from, to) != 0 { return .failure(Errno(errno)) }
+        if let hook = Faults.active { hook.didRename(from: from, to: to) }
+        return .success(())
+    }
+
+    package static func unlink(_ path: String) -> Result<Void, Errno> {
+        if case .fail(let e)? = check(.unlink, path: path) { return .failure(Errno(e)) }
+        if Glibc.unlink(path) != 0 { return .failure(Errno(errno)) }
+        if let hook = Faults.active { hook.didUnlink(path: path) }
+        return .success(())
+    }
+
+    package static func mkdir(_ path: String, _ mode: mode_t) -> Result<Void, Errno> {
+        if case .fail(let e)? = check(.mkdir, path: path) { return .failure(Errno(e)) }
+        return Glibc.mkdir(path, mode) == 0 ? .success(()) : .failure(Errno(errno))
+    }
+
+    /// flock; retries EINTR for blocking requests.
+    package static func flock(_ fd: Int32, _ operation: Int32) -> Result<Void, Errno> {
+        if case .fail(let e)? = check(.flock, fd: fd) { return .failure(Errno(e)) }
+        while true {
+            if cask_flock(fd, operation) == 0 { return .success(()) }
+            if errno != EINTR || operation & LOCK_NB != 0 { return .failure(Errno(errno)) }
+        }
+    }
+
+    package static func mmap(_ fd: Int32, length: Int, writable: Bool) -> Result<UnsafeMutableRawPointer, Errno> {
+        if case .fail(let e)? = check(.mmap, fd: fd) { return .failure(Errno(e)) }
+        let protection = writable ? (PROT_READ | PROT_WRITE) : PROT_READ
+        let p = Glibc.mmap(nil, length, protection, MAP_SHARED, fd, 0)
+        if p == MAP_FAILED || p == nil { return .failure(Errno(errno)) }
+        return .success(p!)
+    }
+
+    package static func munmap(_ address: UnsafeMutableRawPointer, _ length: Int) {
+        _ = Glibc.munmap(address, length)
+    }
+
+    package static func fileSize(_ fd: Int32) -> Result<Int64, Errno> {
+        if case .fail(let e)? = check(.fstat, fd: fd) { return .failure(Errno(e)) }
+        var st = Glibc.stat()
+        return Glibc.fstat(fd, &st) == 0 ? .success(Int64(st.st_size)) : .failure(Errno(errno))
+    }
+
+    package static func stat(path: String) -> Result<Glibc.stat, Errno> {
+        if case .fail(let e)? = check(.fstat, path: path) { return .failure(Errno(e)) }
+        var st = Glibc.stat()
+        return cask_stat(path, &st) == 0 ? .success(st) : .failure(Errno(errno))
+    }
+
+    /// Names in a directory, without "." and "..".
+    package static func listDirectory(_ path: String) -> Result<[String], Errno> {
+        if case .fail(let e)? = check(.readdir, path: path) { return .failure(Errno(e)) }
+        guard let dir = opendir(path) else { return .failure(Errno(errno)) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return .success(names)
+    }
+}
