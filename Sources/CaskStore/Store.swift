@@ -235,3 +235,43 @@ final class SyncTimer: @unchecked Sendable {
 
     func cancel() { source.cancel() }
 }
+
+extension Store {
+    /// Checks the engine's invariants in every shard: index bookkeeping, every entry pointing at a
+    /// valid record of its own key in a live segment, positions within segment lengths.
+    /// Returns a description of the first violation, or nil. Tests call it after random steps.
+    package func checkInvariants() throws -> String? {
+        for shard in shards {
+            let problem = try shard.withCurrentState { s -> String? in
+                if let p = s.directory.checkInvariants() { return "shard \(shard.number): \(p)" }
+                let live = Set(s.manifest.segments.map(\.id))
+                guard s.manifest.segments.last?.id == s.active.id else { return "shard \(shard.number): active is not last" }
+                var problem: String?
+                let view = s.view
+                s.directory.forEach { hash, key, e in
+                    guard problem == nil else { return }
+                    guard live.contains(e.segment), let seg = view.segment(e.segment) else {
+                        problem = "entry in dead segment \(e.segment)"
+                        return
+                    }
+                    guard Int(e.offset) + Int(e.length) <= (s.segmentLengths[e.segment] ?? -1) else {
+                        problem = "entry past the end of segment \(e.segment)"
+                        return
+                    }
+                    guard case .valid(let h) = RecordCodec.parse(seg.bytes(at: Int(e.offset)), available: Int(e.length)),
+                          h.kind == .put, h.length == Int(e.length) else {
+                        problem = "entry at \(e.segment):\(e.offset) is not a valid put record"
+                        return
+                    }
+                    let k = view.keyOf(e)
+                    if let hash, KeyHash.hash(k) != hash { problem = "entry hash does not match its key" }
+                    if let key, key != k { problem = "collided entry key does not match its record" }
+                    if Int((KeyHash.hash(k) >> 33) % UInt64(shardCount)) != shard.number { problem = "key in the wrong shard" }
+                }
+                return problem.map { "shard \(shard.number): \($0)" }
+            }
+            if let problem { return problem }
+        }
+        return nil
+    }
+}

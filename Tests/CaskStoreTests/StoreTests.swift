@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+@testable import CaskStore
+
+@Suite("Store basics")
+struct StoreTests {
+    @Test func putGetDeleteTouch() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store(directory: dir.path, options: .testing())
+        #expect(try store.get(bytes("a")) == nil)
+        try store.put(bytes("a"), bytes("1"))
+        try store.put(bytes("b"), bytes("2"), tag: bytes("t"))
+        #expect(text(try store.get(bytes("a"))) == "1")
+        try store.put(bytes("a"), bytes("one"))
+        #expect(text(try store.get(bytes("a"))) == "one")
+        #expect(try store.count == 2)
+        #expect(try store.delete(bytes("a")))
+        #expect(try !store.delete(bytes("a")))
+        #expect(try store.get(bytes("a")) == nil)
+        let tag = try bytes("b").withUnsafeBytes { k in try store.read(k) { Array($0.tag) } }
+        #expect(tag == bytes("t"))
+        #expect(try store.touch(bytes("b"), expireTime: 5_000))
+        #expect(try !store.touch(bytes("zz"), expireTime: 5_000))
+        // Expiry is judged against the caller's clock.
+        #expect(text(try store.get(bytes("b"), now: 4_999)) == "2")
+        #expect(try store.get(bytes("b"), now: 5_000) == nil)
+        #expect(try !store.delete(bytes("b"), now: 6_000))
+        // Deleting an expired key removes it but does not count as present.
+        #expect(try store.count == 0)
+        try store.close()
+        #expect(throws: CaskError.self) { try store.get(bytes("b")) }
+    }
+
+    @Test func emptyKeysAndValuesAndBinary() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store(directory: dir.path, options: .testing())
+        try store.put([], [])
+        try store.put([0, 255, 0], [0, 0, 0, 1])
+        #expect(try store.get([]) == [])
+        #expect(try store.get([0, 255, 0]) == [0, 0, 0, 1])
+    }
+
+    @Test func limitsAreEnforced() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store(directory: dir.path, options: .testing())
+        let longKey = [UInt8](repeating: 1, count: RecordHeader.maxKeyLength + 1)
+        #expect(throws: CaskError.self) { try store.put(longKey, [1]) }
+        #expect(throws: CaskError.self) { try Store(directory: dir.sub("x"), options: { var o = StoreOptions.testing(); o.shardCount = 0; return o }()) }
+    }
+
+    @Test func everythingSurvivesReopen() throws {
+        let dir = TemporaryDirectory()
+        var expected: [String: String] = [:]
+        do {
+            let store = try Store(directory: dir.path, options: .testing(segmentSize: 4096))
+            for i in 0..<500 {
+                let k = "key-\(i % 170)"
+                let v = "value-\(i)-" + String(repeating: "x", count: i % 40)
+                try store.put(bytes(k), bytes(v))
+                expected[k] = v
+                if i % 7 == 0 {
+                    let d = "key-\((i * 3) % 170)"
+                    try store.delete(bytes(d))
+                    expected[d] = nil
+                }
+            }
+            try store.close()
+        }
+        let store = try Store(directory: dir.path, options: .testing(segmentSize: 4096))
+        #expect(store.recoveryReport.isClean)
+        #expect(try store.count == expected.count)
+        for i in 0..<170 {
+            let k = "key-\(i)"
+            #expect(text(try store.get(bytes(k))) == expected[k], "\(k)")
+        }
+    }
+
+    @Test func shardCountIsPersisted() throws {
+        let dir = TemporaryDirectory()
+        do {
+            var o = StoreOptions.testing(shards: 3)
+            o.shardCount = 3
+            let store = try Store(directory: dir.path, options: o)
+            for i in 0..<50 { try store.put(bytes("k\(i)"), bytes("v\(i)")) }
+        }
+        let store = try Store(directory: dir.path, options: .testing(shards: 7))
+        #expect(store.shardCount == 3)
+        for i in 0..<50 { #expect(text(try store.get(bytes("k\(i)"))) == "v\(i)") }
+    }
+
+    @Test func aForeignDirectoryIsRefused() throws {
+        let dir = TemporaryDirectory()
+        writeFile(dir.sub("notes.txt"), bytes("mine"))
+        #expect {
+            try Store(directory: dir.path, options: .testing())
+        } throws: { error in
+            (error as? CaskError)?.code == .notACache
+        }
+        writeFile(dir.sub("cask.meta"), bytes("cask-format 99\nshards 2\n"))
+        #expect {
+            try Store(directory: dir.path, options: .testing())
+        } throws: { error in
+            (error as? CaskError)?.code == .unsupportedVersion
+        }
+        // A plain file where the directory should be.
+        writeFile(dir.sub("file"), bytes("x"))
+        #expect(throws: CaskError.self) { try Store(directory: dir.sub("file"), options: .testing()) }
+    }
+
+    @Test func mutateIsAtomicReadModifyWrite() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store(directory: dir.path, options: .testing())
+        let threads = 4
+        let perThread = 250
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            for _ in 0..<perThread {
+                try! store.mutate(bytes("counter")) { view -> (Mutation, Void) in
+                    let n = view.map { Int(String(decoding: $0.value, as: UTF8.self))! } ?? 0
+                    return (.put(value: bytes(String(n + 1))), ())
+                }
+            }
+        }
+        #expect(text(try store.get(bytes("counter"))) == String(threads * perThread))
+    }
+
+    @Test func twoHandlesSeeEachOthersWrites() throws {
+        let dir = TemporaryDirectory()
+        let a = try Store(directory: dir.path, options: .testing(segmentSize: 4096))
+        let b = try Store(directory: dir.path, options: .testing(segmentSize: 4096))
+        for i in 0..<300 {
+            try a.put(bytes("k\(i)"), bytes("a\(i)"))
+            #expect(text(try b.get(bytes("k\(i)"))) == "a\(i)")
+            if i % 10 == 0 {
+                try b.delete(bytes("k\(i)"))
+                #expect(try a.get(bytes("k\(i)")) == nil)
+            }
+        }
+        // A compaction by one handle switches the other to the new generation.
+        try a.compact()
+        #expect(text(try b.get(bytes("k11"))) == "a11")
+        #expect(try b.get(bytes("k10")) == nil)
+        try b.put(bytes("after"), bytes("compaction"))
+        #expect(text(try a.get(bytes("after"))) == "compaction")
+        _ = try b.clear()
+        #expect(try a.get(bytes("k11")) == nil)
+        #expect(try a.count == 0)
+    }
+
+    @Test func durabilityModesWork() throws {
+        for mode: Durability in [.always, .interval(.milliseconds(5))] {
+            let dir = TemporaryDirectory()
+            var o = StoreOptions.testing()
+            o.durability = mode
+            let store = try Store(directory: dir.path, options: o)
+            DispatchQueue.concurrentPerform(iterations: 4) { t in
+                for i in 0..<50 { try! store.put(bytes("t\(t)-\(i)"), bytes("v")) }
+            }
+            try store.sync()
+            for s in store.shards {
+                #expect(s.shared.load(.durable) >= s.shared.load(.position), "\(mode)")
+            }
+            try store.close()
+        }
+    }
+}
