@@ -5,6 +5,11 @@ let package = Package(
     name: "Cask",
     products: [
         .library(name: "CaskStore", targets: ["CaskStore"]),
+        .executable(name: "cask", targets: ["cask"]),
+    ],
+    dependencies: [
+        // Only the command-line tool uses it; the library modules depend on no package.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // C shims: system zlib (CRC-32, later compression) and C11 atomics on shared mmapped memory.
@@ -17,6 +22,21 @@ let package = Package(
             name: "CaskStore",
             dependencies: ["CCaskSupport"]
         ),
+        // Benchmark workloads and latency statistics behind `cask bench` (tested on their own).
+        .target(
+            name: "CaskBench",
+            dependencies: ["CaskStore"]
+        ),
+        // The `cask` command-line tool: inspect, edit, check, compact and benchmark a cache directory.
+        .executableTarget(
+            name: "cask",
+            dependencies: [
+                "CaskStore",
+                "CaskBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/CaskTool"
+        ),
         // Child process used by multi-process tests (writes/reads a store on command).
         .executableTarget(
             name: "cask-test-worker",
@@ -25,7 +45,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CaskStoreTests",
-            dependencies: ["CaskStore", "cask-test-worker"]
+            dependencies: ["CaskStore", "CaskBench", "cask-test-worker"]
         ),
     ]
 )

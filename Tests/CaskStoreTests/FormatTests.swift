@@ -76,7 +76,8 @@ struct FormatTests {
         var entries: [HintEntry] = []
         for i in 0..<10 {
             let hash = UInt64(i) &* 977
-            entries.append(HintEntry(hash: hash, offset: UInt32(i * 50), length: 50, expireTime: Int64(i), sequence: UInt64(i + 1)))
+            entries.append(HintEntry(hash: hash, offset: UInt32(i * 50), length: 50, expireTime: Int64(i), sequence: UInt64(i + 1),
+                                     keyLength: 3, tagLength: UInt16(i % 2)))
         }
         let encoded = HintFile.encode(segmentID: 4, segmentLength: 500, entries: entries)
         let decoded = try HintFile.decode(encoded, segmentID: 4, path: "h")

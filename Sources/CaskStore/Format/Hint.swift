@@ -5,9 +5,10 @@
 ///     8  u64 segment id
 ///     16 u64 entry count n
 ///     24 u64 length of the segment in bytes
-///     32 n x 32-byte entries:
+///     32 n x 40-byte entries:
 ///          0 u64 key hash   8 u32 record offset   12 u32 record length
 ///          16 i64 expire time (µs since epoch, 0 = never)   24 u64 sequence number
+///          32 u16 key length   34 u16 tag length   36 u32 reserved (0)
 ///     .. u32 crc32 of all bytes before it
 ///
 /// Keys are not repeated: the index is keyed by the key hash, and the rare hash collision is
@@ -18,8 +19,13 @@ package struct HintEntry: Sendable, Equatable {
     package var length: UInt32
     package var expireTime: Int64
     package var sequence: UInt64
+    package var keyLength: UInt16
+    package var tagLength: UInt16
 
-    package init(hash: UInt64, offset: UInt32, length: UInt32, expireTime: Int64, sequence: UInt64) {
+    package init(hash: UInt64, offset: UInt32, length: UInt32, expireTime: Int64, sequence: UInt64,
+                 keyLength: UInt16, tagLength: UInt16) {
+        self.keyLength = keyLength
+        self.tagLength = tagLength
         self.hash = hash
         self.offset = offset
         self.length = length
@@ -30,7 +36,7 @@ package struct HintEntry: Sendable, Equatable {
 
 package enum HintFile {
     static let headerSize = 32
-    static let entrySize = 32
+    static let entrySize = 40
 
     package static func encode(segmentID: UInt32, segmentLength: Int64, entries: [HintEntry]) -> [UInt8] {
         var w = ByteWriter(capacity: headerSize + entries.count * entrySize + 4)
@@ -44,6 +50,9 @@ package enum HintFile {
             w.u32(e.length)
             w.i64(e.expireTime)
             w.u64(e.sequence)
+            w.u16(e.keyLength)
+            w.u16(e.tagLength)
+            w.u32(0)
         }
         w.sealWithCRC()
         return w.bytes
@@ -67,8 +76,10 @@ package enum HintFile {
             var p = headerSize
             for _ in 0..<Int(count) {
                 let e = HintEntry(hash: raw.le(p), offset: raw.le(p + 8), length: raw.le(p + 12),
-                                  expireTime: raw.le(p + 16), sequence: raw.le(p + 24))
-                guard UInt64(e.offset) + UInt64(e.length) <= length, e.length >= UInt32(RecordHeader.size) else { return nil }
+                                  expireTime: raw.le(p + 16), sequence: raw.le(p + 24),
+                                  keyLength: raw.le(p + 32), tagLength: raw.le(p + 34))
+                guard UInt64(e.offset) + UInt64(e.length) <= length,
+                      Int(e.length) >= RecordHeader.size + Int(e.keyLength) + Int(e.tagLength) else { return nil }
                 entries.append(e)
                 p += entrySize
             }

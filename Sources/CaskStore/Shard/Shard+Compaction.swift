@@ -214,7 +214,8 @@ extension Shard {
                 let key = UnsafeRawBufferPointer(start: p + RecordHeader.size, count: h.keyLength)
                 outputs[outputs.count - 1].hints.append(HintEntry(
                     hash: KeyHash.hash(key), offset: UInt32(offset), length: UInt32(h.length),
-                    expireTime: e.expireTime, sequence: h.sequence))
+                    expireTime: e.expireTime, sequence: h.sequence,
+                    keyLength: UInt16(h.keyLength), tagLength: UInt16(h.tagLength)))
                 outputs[outputs.count - 1].moves.append((e.position.packed, UInt32(offset)))
                 outputs[outputs.count - 1].length += h.length
                 if buffer.count >= 1 << 20 { try flush() }

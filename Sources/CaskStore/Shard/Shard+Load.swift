@@ -90,13 +90,12 @@ extension Shard {
             s.directory.reserve(s.directory.count + entries.count)
             let view = s.view
             for e in entries {
-                let p = seg.bytes(at: Int(e.offset))
-                let keyLength = Int(p.le(34, as: UInt16.self))
-                let tagLength = Int(p.le(32, as: UInt16.self))
-                guard RecordHeader.size + keyLength + tagLength <= Int(e.length) else {
-                    throw CaskError(.corrupted, "hint entry disagrees with its record", path: path)
+                // The record itself is only touched for tagged entries (and hash collisions).
+                var tag: UInt32 = 0
+                if e.tagLength > 0 {
+                    let p = seg.bytes(at: Int(e.offset) + RecordHeader.size + Int(e.keyLength))
+                    tag = s.tags.intern(UnsafeRawBufferPointer(start: p, count: Int(e.tagLength)))
                 }
-                let tag = tagLength == 0 ? 0 : s.tags.intern(UnsafeRawBufferPointer(start: p + RecordHeader.size + keyLength, count: tagLength))
                 let entry = IndexEntry(segment: seg.id, offset: e.offset, length: e.length, tag: tag, expireTime: e.expireTime)
                 s.directory.insertLoaded(hash: e.hash, entry: entry, keyOf: view.keyOf)
                 if e.sequence > s.maxSequence { s.maxSequence = e.sequence }
