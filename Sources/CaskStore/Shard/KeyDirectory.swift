@@ -127,20 +127,29 @@ package struct KeyDirectory {
         for (k, e) in collided { try body(nil, k, e) }
     }
 
-    /// Rewrites entries in bulk (compaction relocation); `body` returns the new entry or nil to keep.
-    package mutating func relocate(_ body: (IndexEntry) -> IndexEntry?) {
-        for (h, e) in entries {
-            if let n = body(e) {
-                entries[h] = n
-                liveBytes += Int(n.length) - Int(e.length)
-            }
+    /// Moves the entry of the record at `old` (found by its key hash) to `segment`/`offset`, if the
+    /// index still points at that record. Compaction relocation: the position identifies the record.
+    package mutating func relocate(hash: UInt64, from old: LogPosition, segment: UInt32, offset: UInt32) {
+        if var e = entries[hash], e.position == old {
+            e.segment = segment
+            e.offset = offset
+            entries[hash] = e
+            return
         }
-        for (k, e) in collided {
-            if let n = body(e) {
-                collided[k] = n
-                liveBytes += Int(n.length) - Int(e.length)
-            }
+        guard !collided.isEmpty, let k = collided.first(where: { $0.value.position == old })?.key else { return }
+        collided[k]!.segment = segment
+        collided[k]!.offset = offset
+    }
+
+    /// Removes the entry of the record at `position`, if the index still points at it.
+    package mutating func remove(hash: UInt64, at position: LogPosition) {
+        if let e = entries[hash], e.position == position {
+            entries.removeValue(forKey: hash)
+            liveBytes -= Int(e.length)
+            return
         }
+        guard !collided.isEmpty, let k = collided.first(where: { $0.value.position == position })?.key else { return }
+        liveBytes -= Int(collided.removeValue(forKey: k)!.length)
     }
 
     /// Removes the main-map entry for `hash` (the caller knows it is the right key).

@@ -10,24 +10,25 @@ public struct CompactionResult: Sendable, Equatable {
     public var bytesBefore: Int
     public var bytesAfter: Int
     public var recordsCopied: Int
-    /// Longest time the shard's lock was held by the compaction (the pause other operations saw).
+    /// Longest time the compaction held the shard's locks at once (the pause other operations saw).
     public var longestPauseNanos: Int64
 }
 
 extension Shard {
     /// Rewrites the live records of all sealed segments into new segments with hint files.
     ///
-    /// 1. Under the write lock: seal the active segment; snapshot the index entries that point
-    ///    into the sealed segments (the "old" prefix of the log).
-    /// 2. Without any lock: copy those records into temporary files, write their hints, fsync.
-    /// 3. Under the write lock: rename the files to fresh segment ids, replace the manifest
-    ///    (outputs first, then every segment that was not compacted), publish the new version,
-    ///    and point this process's index at the copies.
-    /// 4. Remove the old segments and hints.
+    /// 1. Write lock (short): remove orphans of crashed compactions, reserve segment ids, seal the
+    ///    active segment. The sealed segments are the compacted prefix of the log.
+    /// 2. No cross-process lock: read the sealed segments in order; for each batch of records take
+    ///    the mutex briefly to ask the index which are live; copy those (with their current expire
+    ///    time) into new segment files; write their hint files; fsync both.
+    /// 3. Write lock (short): check no clear or other compaction intervened, replace the manifest
+    ///    (outputs first, then every segment that was not compacted), publish the new version.
+    /// 4. Mutex only, in batches: point this process's index at the copies; then delete the old files.
     ///
-    /// Tombstones are dropped because everything older than them is in the compacted prefix.
-    /// Returns nil if another compaction of the shard is running or (unless `force`) the shard is
-    /// below the thresholds.
+    /// Tombstones and expired records are dropped: everything older than them is in the prefix.
+    /// Returns nil if another compaction of the shard is running, the shard has no sealed data, or
+    /// (unless `force`) it is below the thresholds.
     func compact(force: Bool) throws -> CompactionResult? {
         guard compacting.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return nil }
         defer { compacting.store(false, ordering: .releasing) }
@@ -35,88 +36,53 @@ extension Shard {
         defer { guardFile.close() }
         guard case .success = Sys.flock(guardFile.fd, LOCK_EX | LOCK_NB) else { return nil }
 
-        // Phase 1: seal and snapshot.
+        // Phase 1: seal. Flush the active segment first, so the fsync the roll does under the lock
+        // only covers what was written in between.
+        try state.withLock { s in s.active }.file.sync()
         var pause: Int64 = 0
         var t0 = monotonicNanos()
-        let snapshot = try withWriteLock { (s) throws -> Snapshot? in
+        let plan = try withWriteLock { s -> Plan? in
             if !force && !(s.deadBytes >= options.compactionMinimumDeadBytes
                            && Double(s.deadBytes) >= options.compactionDeadFraction * Double(s.totalBytes)) {
                 return nil
             }
             try removeOrphans(s)
-            // Reserve segment ids for the outputs (at most one per sealed segment plus one), then
-            // seal the active segment; the roll persists the reservation in the manifest.
             let reserved = s.manifest.nextSegmentID
             let capacity = UInt32(2 * s.manifest.segments.count + 1)
             s.manifest.nextSegmentID += capacity
             try roll(&s)
             let sealed = s.manifest.segments.dropLast().map { s.segment($0.id)! }
-            guard !sealed.isEmpty else { return nil }
-            let order = s.order()
-            var items: [(order: Int, offset: UInt32, entry: IndexEntry)] = []
-            items.reserveCapacity(s.directory.count)
-            let sealedIDs = Set(sealed.map(\.id))
-            s.directory.forEach { _, _, e in
-                if sealedIDs.contains(e.segment) { items.append((order[e.segment]!, e.offset, e)) }
-            }
-            items.sort { ($0.order, $0.offset) < ($1.order, $1.offset) }
-            let before = sealed.reduce(0) { $0 + (s.segmentLengths[$1.id] ?? 0) }
-            return Snapshot(sealed: sealed, entries: items.map(\.entry), bytesBefore: before,
-                            firstID: reserved, idCount: capacity)
+            let lengths = sealed.map { s.segmentLengths[$0.id] ?? 0 }
+            return Plan(sealed: sealed, lengths: lengths, firstID: reserved, idCount: capacity)
         }
         pause = max(pause, monotonicNanos() - t0)
-        guard let snapshot else { return nil }
+        guard let plan else { return nil }
 
-        // Phase 2: copy without holding the lock.
-        let outputs = try writeOutputs(snapshot)
+        // Phase 2: copy live records without holding the write lock.
+        var copy = try writeOutputs(plan)
 
         // Phase 3: commit.
         t0 = monotonicNanos()
-        let committed = try withWriteLock { (s) throws -> Bool in
-            let sealedIDs = snapshot.sealed.map(\.id)
+        let committed = try withWriteLock { s -> Bool in
+            let sealedIDs = plan.sealed.map(\.id)
             guard s.manifest.segments.count > sealedIDs.count,
                   Array(s.manifest.segments.prefix(sealedIDs.count).map(\.id)) == sealedIDs else { return false }
-            var next = s.manifest
-            var newSegments: [Manifest.Segment] = []
             var opened: [Segment] = []
-            for output in outputs {
+            for output in copy.outputs {
                 let seg = try openSegment(output.id, create: false)
                 try seg.ensureMapped(output.length)
                 opened.append(seg)
-                newSegments.append(.init(id: output.id, hasHint: true))
             }
-            next.segments = newSegments + s.manifest.segments.dropFirst(sealedIDs.count)
+            var next = s.manifest
+            next.segments = copy.outputs.map { .init(id: $0.id, hasHint: true) } + s.manifest.segments.dropFirst(sealedIDs.count)
             next.version += 1
             try FileSystem.replaceAtomically(manifestPath, with: next.encoded(), directory: path)
             shared.store(.version, next.version)
-
-            // Point this process's index at the copies.
-            var moved: [UInt64: (UInt32, UInt32)] = [:]
-            moved.reserveCapacity(snapshot.entries.count)
-            for (i, output) in outputs.enumerated() {
-                for (old, new) in output.moves { moved[old] = (opened[i].id, new) }
-            }
-            let removed = Set(sealedIDs)
-            var dropped: [IndexEntry] = []
-            s.directory.relocate { e in
-                guard removed.contains(e.segment) else { return nil }
-                guard let (seg, off) = moved[e.position.packed] else { dropped.append(e); return nil }
-                var n = e
-                n.segment = seg
-                n.offset = off
-                return n
-            }
-            for seg in snapshot.sealed {
-                s.segments[seg.id] = nil
-                s.segmentLengths[seg.id] = nil
-            }
+            // The old segments stay open (retired) until the index no longer points into them.
+            for id in sealedIDs { s.segmentLengths[id] = nil }
             for (i, seg) in opened.enumerated() {
                 s.segments[seg.id] = seg
-                s.segmentLengths[seg.id] = outputs[i].length
-            }
-            if !dropped.isEmpty {
-                // Entries the copy skipped (expired, or damaged): remove them from the index.
-                try dropEntries(&s, dropped)
+                s.segmentLengths[seg.id] = copy.outputs[i].length
             }
             s.manifest = next
             s.sharedVersion = next.version
@@ -124,24 +90,45 @@ extension Shard {
         }
         pause = max(pause, monotonicNanos() - t0)
         guard committed else {
-            for o in outputs { _ = Sys.unlink(segmentPath(o.id)); _ = Sys.unlink(hintPath(o.id)) }
+            for o in copy.outputs { _ = Sys.unlink(segmentPath(o.id)); _ = Sys.unlink(hintPath(o.id)) }
             return nil
         }
-
-        // Phase 4: the new manifest is durable; the old files can go.
-        for seg in snapshot.sealed {
+        // The new manifest is durable: the old files can go (open descriptors keep them readable).
+        for seg in plan.sealed {
             _ = Sys.unlink(segmentPath(seg.id))
             _ = Sys.unlink(hintPath(seg.id))
         }
-        return CompactionResult(shard: number, bytesBefore: snapshot.bytesBefore,
-                                bytesAfter: outputs.reduce(0) { $0 + $1.length },
-                                recordsCopied: outputs.reduce(0) { $0 + $1.hints.count }, longestPauseNanos: pause)
+
+        // Phase 4: relocate this process's index entries in batches.
+        let batch = 4096
+        var i = 0
+        while i < copy.moves.count || i < copy.drops.count {
+            t0 = monotonicNanos()
+            state.withLock { s in
+                for m in copy.moves[min(i, copy.moves.count)..<min(i + batch, copy.moves.count)] {
+                    s.directory.relocate(hash: m.hash, from: m.old, segment: m.segment, offset: m.offset)
+                }
+                for d in copy.drops[min(i, copy.drops.count)..<min(i + batch, copy.drops.count)] {
+                    s.directory.remove(hash: d.hash, at: d.old)
+                }
+            }
+            pause = max(pause, monotonicNanos() - t0)
+            i += batch
+        }
+        state.withLock { s in
+            for seg in plan.sealed where !s.manifest.segments.contains(where: { $0.id == seg.id }) {
+                s.segments[seg.id] = nil
+            }
+        }
+        copy.moves = []
+        return CompactionResult(shard: number, bytesBefore: plan.lengths.reduce(0, +),
+                                bytesAfter: copy.outputs.reduce(0) { $0 + $1.length },
+                                recordsCopied: copy.outputs.reduce(0) { $0 + $1.hints.count }, longestPauseNanos: pause)
     }
 
-    struct Snapshot {
+    struct Plan {
         let sealed: [Segment]
-        let entries: [IndexEntry]
-        let bytesBefore: Int
+        let lengths: [Int]
         let firstID: UInt32
         let idCount: UInt32
     }
@@ -150,20 +137,44 @@ extension Shard {
         let id: UInt32
         var length = 0
         var hints: [HintEntry] = []
-        /// Old packed position -> new offset in this output.
-        var moves: [(UInt64, UInt32)] = []
     }
 
-    /// Copies the snapshot's records (re-encoding those whose expire time was touched) into
-    /// temporary segment files of at most `segmentSize` bytes each, with hint files; fsyncs both.
-    func writeOutputs(_ snap: Snapshot) throws -> [Output] {
-        let now = wallClockMicros()
+    struct Move {
+        let hash: UInt64
+        let old: LogPosition
+        let segment: UInt32
+        let offset: UInt32
+    }
+
+    struct Drop {
+        let hash: UInt64
+        let old: LogPosition
+    }
+
+    struct CopyResult {
         var outputs: [Output] = []
+        var moves: [Move] = []
+        var drops: [Drop] = []
+    }
+
+    /// A put record of a sealed segment, and what the index says about it.
+    private struct Candidate {
+        let offset: Int
+        let header: RecordHeader
+        let hash: UInt64
+        var live = false
+        var expireTime: Int64 = 0
+    }
+
+    /// Phase 2: copies the live records of the sealed segments into new segment files of at most
+    /// `segmentSize` bytes each, with hint files; fsyncs both.
+    func writeOutputs(_ plan: Plan) throws -> CopyResult {
+        let now = wallClockMicros()
+        var result = CopyResult()
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 20)
         var file: FileRef?
         var flushed = 0
-        let segments = Dictionary(uniqueKeysWithValues: snap.sealed.map { ($0.id, $0) })
 
         func flush() throws {
             guard let f = file, !buffer.isEmpty else { return }
@@ -177,56 +188,97 @@ extension Shard {
             try f.sync()
             f.close()
             file = nil
-            let o = outputs[outputs.count - 1]
+            let o = result.outputs[result.outputs.count - 1]
             let hint = HintFile.encode(segmentID: o.id, segmentLength: Int64(o.length), entries: o.hints)
             let h = try FileRef.open(hintPath(o.id), flags: O_WRONLY | O_CREAT | O_TRUNC)
             defer { h.close() }
             try h.write(hint, at: 0)
             try h.sync()
         }
+        func copy(_ seg: Segment, _ c: Candidate) throws {
+            let h = c.header
+            if file == nil || result.outputs[result.outputs.count - 1].length + h.length > options.segmentSize {
+                try finish()
+                let n = result.outputs.count
+                guard n < Int(plan.idCount) else {
+                    throw CaskError(.invalidArgument, "compaction needs more segments than it reserved", path: path)
+                }
+                result.outputs.append(Output(id: plan.firstID + UInt32(n)))
+                file = try FileRef.open(segmentPath(result.outputs[n].id), flags: O_RDWR | O_CREAT | O_TRUNC)
+                flushed = 0
+            }
+            let out = result.outputs.count - 1
+            let offset = result.outputs[out].length
+            let start = buffer.count
+            buffer.append(contentsOf: UnsafeRawBufferPointer(start: seg.bytes(at: c.offset), count: h.length))
+            if h.expireTime != c.expireTime {
+                // Touched since it was written: carry the current expire time.
+                buffer.withUnsafeMutableBytes { b in
+                    let r = b.baseAddress! + start
+                    r.putLE(c.expireTime, at: 24)
+                    r.putLE(Checksum.crc32(UnsafeRawPointer(r + 4), h.length - 4), at: 0)
+                }
+            }
+            result.outputs[out].hints.append(HintEntry(
+                hash: c.hash, offset: UInt32(offset), length: UInt32(h.length), expireTime: c.expireTime,
+                sequence: h.sequence, keyLength: UInt16(h.keyLength), tagLength: UInt16(h.tagLength)))
+            result.moves.append(Move(hash: c.hash, old: LogPosition(segment: seg.id, offset: UInt32(c.offset)),
+                                     segment: result.outputs[out].id, offset: UInt32(offset)))
+            result.outputs[out].length += h.length
+            if buffer.count >= 1 << 20 { try flush() }
+        }
 
         do {
-            for e in snap.entries {
-                if e.isExpired(at: now) { continue }
-                guard let seg = segments[e.segment] else { continue }
-                let p = seg.bytes(at: Int(e.offset))
-                guard case .valid(let h) = RecordCodec.parse(p, available: Int(e.length)), h.kind == .put else { continue }
-                if file == nil || outputs[outputs.count - 1].length + h.length > options.segmentSize {
-                    try finish()
-                    let n = outputs.count
-                    guard n < Int(snap.idCount) else {
-                        throw CaskError(.invalidArgument, "compaction needs more segments than it reserved", path: path)
+            for (seg, length) in zip(plan.sealed, plan.lengths) where length > 0 {
+                try seg.ensureMapped(length)
+                let base = seg.bytes(at: 0)
+                var offset = 0
+                var batch: [Candidate] = []
+                batch.reserveCapacity(1024)
+                while offset < length {
+                    batch.removeAll(keepingCapacity: true)
+                    // Collect up to 1024 put records (damaged ranges were reported at load; skip them).
+                    while offset < length && batch.count < 1024 {
+                        guard case .valid(let h) = RecordCodec.parse(base + offset, available: length - offset) else {
+                            guard let next = Shard.resync(base, from: offset + 1, to: length, after: 0) else { offset = length; break }
+                            offset = next
+                            continue
+                        }
+                        if h.kind == .put {
+                            let key = UnsafeRawBufferPointer(start: base + offset + RecordHeader.size, count: h.keyLength)
+                            batch.append(Candidate(offset: offset, header: h, hash: KeyHash.hash(key)))
+                        }
+                        offset += h.length
                     }
-                    outputs.append(Output(id: snap.firstID + UInt32(n)))
-                    file = try FileRef.open(segmentPath(outputs[n].id), flags: O_RDWR | O_CREAT | O_TRUNC)
-                    flushed = 0
-                }
-                let offset = outputs[outputs.count - 1].length
-                let start = buffer.count
-                buffer.append(contentsOf: UnsafeRawBufferPointer(start: p, count: h.length))
-                if h.expireTime != e.expireTime {
-                    buffer.withUnsafeMutableBytes { b in
-                        let r = b.baseAddress! + start
-                        r.putLE(e.expireTime, at: 24)
-                        r.putLE(Checksum.crc32(UnsafeRawPointer(r + 4), h.length - 4), at: 0)
+                    // Ask the index which are live (the mutex only, briefly).
+                    try withCurrentState { s in
+                        let view = s.view
+                        for i in batch.indices {
+                            let c = batch[i]
+                            let key = UnsafeRawBufferPointer(start: base + c.offset + RecordHeader.size, count: c.header.keyLength)
+                            if let e = s.directory.find(hash: c.hash, key: key, matches: { view.keyMatches($0, key) }),
+                               e.segment == seg.id, e.offset == UInt32(c.offset) {
+                                batch[i].live = true
+                                batch[i].expireTime = e.expireTime
+                            }
+                        }
+                    }
+                    for c in batch where c.live {
+                        if c.expireTime != 0 && c.expireTime <= now {
+                            result.drops.append(Drop(hash: c.hash, old: LogPosition(segment: seg.id, offset: UInt32(c.offset))))
+                        } else {
+                            try copy(seg, c)
+                        }
                     }
                 }
-                let key = UnsafeRawBufferPointer(start: p + RecordHeader.size, count: h.keyLength)
-                outputs[outputs.count - 1].hints.append(HintEntry(
-                    hash: KeyHash.hash(key), offset: UInt32(offset), length: UInt32(h.length),
-                    expireTime: e.expireTime, sequence: h.sequence,
-                    keyLength: UInt16(h.keyLength), tagLength: UInt16(h.tagLength)))
-                outputs[outputs.count - 1].moves.append((e.position.packed, UInt32(offset)))
-                outputs[outputs.count - 1].length += h.length
-                if buffer.count >= 1 << 20 { try flush() }
             }
             try finish()
-        } catch let error as CaskError {
+        } catch {
             file?.close()
-            for o in outputs { _ = Sys.unlink(segmentPath(o.id)); _ = Sys.unlink(hintPath(o.id)) }
+            for o in result.outputs { _ = Sys.unlink(segmentPath(o.id)); _ = Sys.unlink(hintPath(o.id)) }
             throw error
         }
-        return outputs
+        return result
     }
 
     /// Deletes segment and hint files the manifest does not name: left by a compaction or a roll
@@ -242,23 +294,9 @@ extension Shard {
         }
     }
 
-    /// Removes entries from the index by their exact position (used after compaction skipped them).
-    func dropEntries(_ s: inout ShardState, _ entries: [IndexEntry]) throws {
-        let positions = Set(entries.map { $0.position })
-        var victims: [(UInt64?, [UInt8]?)] = []
-        s.directory.forEach { h, k, e in if positions.contains(e.position) { victims.append((h, k)) } }
-        for (h, k) in victims {
-            if let k {
-                k.withUnsafeBytes { key in _ = s.directory.remove(hash: KeyHash.hash(key), key: key) { _ in true } }
-            } else if let h {
-                s.directory.removeEntry(hash: h)
-            }
-        }
-    }
-
     /// Removes every key: the manifest is replaced by one naming a single new, empty segment.
     func clear() throws -> Int {
-        let (count, old) = try withWriteLock { (s) throws -> (Int, [UInt32]) in
+        let (count, old) = try withWriteLock { s -> (Int, [UInt32]) in
             let count = s.directory.count
             var next = s.manifest
             let id = next.nextSegmentID
