@@ -107,21 +107,29 @@ public struct MixedWorkload: Sendable {
         for k in 0..<3 { result.nanos[k].reserveCapacity(k == 0 ? expected : expected / 5) }
         let keys = (0..<range).map { Array(String($0).utf8) }
         var value: [UInt8] = []
-        value.reserveCapacity(600)
+        value.reserveCapacity(2048)
+        var digits: [UInt8] = []
+        digits.reserveCapacity(20)
         for count in 0..<ops {
             let key = keys[rng.below(range)]
-            let digits = Array(String(count).utf8)
+            // value = decimal digits of `count`, repeated 1...99 times (built without allocating).
+            digits.removeAll(keepingCapacity: true)
+            var n = count
+            repeat { digits.append(UInt8(48 + n % 10)); n /= 10 } while n > 0
+            digits.reverse()
             let repeats = 1 + rng.below(99)
             value.removeAll(keepingCapacity: true)
-            for _ in 0..<repeats { value.append(contentsOf: digits) }
+            digits.withUnsafeBufferPointer { d in
+                for _ in 0..<repeats { value.append(contentsOf: d) }
+            }
             let r = rng.unit()
             let kind: OperationKind
             var missed = false
             let t0 = monotonicNow()
             if r < getFraction {
                 kind = .get
-                let found = try key.withUnsafeBytes { k in try store.read(k) { $0.value.count } }
-                missed = found == nil
+                // A get returns a copy of the value, as a caller of `get` receives it.
+                missed = try store.get(key) == nil
             } else if r < getFraction + setFraction {
                 kind = .set
                 try store.put(key, value)
