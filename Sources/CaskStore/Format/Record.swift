@@ -16,6 +16,10 @@ package struct RecordFlags: OptionSet, Sendable, Hashable {
     package static let compressed = RecordFlags(rawValue: 1 << 0)
     /// The value bytes name a separate value file instead of holding the value.
     package static let valueInFile = RecordFlags(rawValue: 1 << 1)
+    /// Bits 2-4: how the layer above encoded the value (bytes, string, integer, ...); opaque here.
+    package static let encodingMask: UInt8 = 0b1_1100
+    /// Bits that may be set in a valid record.
+    package static let validMask: UInt8 = 0b1_1111
 }
 
 /// The fixed 40-byte header of a log record. Byte layout (little-endian), see Design.md:
@@ -132,7 +136,7 @@ package enum RecordCodec {
         guard p.le(4, as: UInt16.self) == RecordHeader.magic,
               let kind = RecordKind(rawValue: p.load(fromByteOffset: 6, as: UInt8.self)) else { return .invalid }
         let h = header(at: p)
-        guard h.flags.rawValue & ~0b11 == 0, h.valueLength <= RecordHeader.maxValueLength else { return .invalid }
+        guard h.flags.rawValue & ~RecordFlags.validMask == 0, h.valueLength <= RecordHeader.maxValueLength else { return .invalid }
         if kind != .put && h.valueLength != 0 { return .invalid }
         guard h.length <= available else { return .truncated }
         let crc = Checksum.crc32(p + 4, h.length - 4)
