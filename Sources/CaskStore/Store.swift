@@ -98,19 +98,29 @@ public final class Store: Sendable {
     ///   - expireTime: µs since the Unix epoch when the entry expires; 0 for never.
     ///   - tag: An optional tag (at most 65535 bytes).
     ///   - flags: Record flags for the layer above (compressed, value in file).
-    public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
-                    expireTime: Int64 = 0, flags: UInt8 = 0, now: Int64 = wallClockMicros()) throws {
+    ///   - cull: Culling to do under the same lock after the write (the typed layer's size limit).
+    /// - Returns: The replaced record's value-file reference and what culling removed.
+    @discardableResult
+    ///   - cull: Culling to do under the same lock after the write (the typed layer's size limit).
+    /// - Returns: The replaced record's value-file reference and what culling removed.
+    @discardableResult
+    public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
+                    tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+                    expireTime: Int64 = 0, flags: UInt8 = 0, now: Int64 = wallClockMicros(),
+                    cull: CullRequest? = nil) throws -> WriteOutcome {
         try validate(key: key.count, tag: tag.count, value: value.count)
         let hash = KeyHash.hash(key)
-        try shard(for: hash).put(key: key, hash: hash, value: value, tag: tag, expireTime: expireTime, flags: flags, now: now)
+        return try shard(for: hash).put(key: key, hash: hash, value: value, tag: tag, expireTime: expireTime, flags: flags,
+                                        now: now, cull: cull)
     }
 
+    @discardableResult
     public func put(_ key: [UInt8], _ value: [UInt8], tag: [UInt8] = [], expireTime: Int64 = 0, flags: UInt8 = 0,
-                    now: Int64 = wallClockMicros()) throws {
-        try key.withUnsafeBytes { (k) throws in
-            try value.withUnsafeBytes { (v) throws in
-                try tag.withUnsafeBytes { (t) throws in
-                    try put(k, v, tag: t, expireTime: expireTime, flags: flags, now: now)
+                    now: Int64 = wallClockMicros(), cull: CullRequest? = nil) throws -> WriteOutcome {
+        try key.withUnsafeBytes { k in
+            try value.withUnsafeBytes { v in
+                try tag.withUnsafeBytes { t in
+                    try put(k, v, tag: t, expireTime: expireTime, flags: flags, now: now, cull: cull)
                 }
             }
         }

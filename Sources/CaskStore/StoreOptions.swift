@@ -34,6 +34,27 @@ public struct StoreOptions: Sendable, Equatable {
     /// Tries of a non-blocking lock before blocking on it (a writer preempted while holding the
     /// lock would otherwise put every other writer to sleep).
     public var lockSpinCount = 8
+    /// Keep a tag -> keys index in memory, so removing a tag's entries costs in proportion to
+    /// their number instead of a pass over the whole index.
+    public var tagIndex = false
+    /// What reads record in memory for eviction (never on disk).
+    public var accessTracking: AccessTracking = .none
+    /// Count hits and misses of reads (in the shards' shared headers, so all processes add up).
+    public var statistics = false
 
     public init() {}
 }
+
+/// What a read records about an entry, for the eviction walk.
+public enum AccessTracking: Sendable, Equatable {
+    /// Nothing: eviction follows store order.
+    case none
+    /// A referenced bit (the eviction walk gives referenced entries a second chance: CLOCK, an
+    /// approximation of least-recently-used).
+    case recency
+    /// A logarithmic use counter that the eviction walk halves (an approximation of
+    /// least-frequently-used with aging).
+    case frequency
+}
+
+

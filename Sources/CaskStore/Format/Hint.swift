@@ -8,7 +8,7 @@
 ///     32 n x 40-byte entries:
 ///          0 u64 key hash   8 u32 record offset   12 u32 record length
 ///          16 i64 expire time (µs since epoch, 0 = never)   24 u64 sequence number
-///          32 u16 key length   34 u16 tag length   36 u32 reserved (0)
+///          32 u16 key length   34 u16 tag length   36 u8 record flags   37 3 bytes 0
 ///     .. u32 crc32 of all bytes before it
 ///
 /// Keys are not repeated: the index is keyed by the key hash, and the rare hash collision is
@@ -21,9 +21,11 @@ package struct HintEntry: Sendable, Equatable {
     package var sequence: UInt64
     package var keyLength: UInt16
     package var tagLength: UInt16
+    package var flags: UInt8
 
     package init(hash: UInt64, offset: UInt32, length: UInt32, expireTime: Int64, sequence: UInt64,
-                 keyLength: UInt16, tagLength: UInt16) {
+                 keyLength: UInt16, tagLength: UInt16, flags: UInt8 = 0) {
+        self.flags = flags
         self.keyLength = keyLength
         self.tagLength = tagLength
         self.hash = hash
@@ -52,7 +54,7 @@ package enum HintFile {
             w.u64(e.sequence)
             w.u16(e.keyLength)
             w.u16(e.tagLength)
-            w.u32(0)
+            w.u32(UInt32(e.flags))
         }
         w.sealWithCRC()
         return w.bytes
@@ -77,7 +79,8 @@ package enum HintFile {
             for _ in 0..<Int(count) {
                 let e = HintEntry(hash: raw.le(p), offset: raw.le(p + 8), length: raw.le(p + 12),
                                   expireTime: raw.le(p + 16), sequence: raw.le(p + 24),
-                                  keyLength: raw.le(p + 32), tagLength: raw.le(p + 34))
+                                  keyLength: raw.le(p + 32), tagLength: raw.le(p + 34),
+                                  flags: raw.load(fromByteOffset: p + 36, as: UInt8.self))
                 guard UInt64(e.offset) + UInt64(e.length) <= length,
                       Int(e.length) >= RecordHeader.size + Int(e.keyLength) + Int(e.tagLength) else { return nil }
                 entries.append(e)

@@ -9,16 +9,20 @@ package struct IndexEntry: Sendable, Equatable {
     package var tag: UInt32
     /// Expire time in microseconds since the Unix epoch; 0 means never.
     package var expireTime: Int64
-    /// Access information for eviction (recency or frequency), kept only in memory.
-    package var access: UInt32
+    /// Access information for eviction (a referenced bit, or a logarithmic use counter), kept
+    /// only in memory: reads never write to disk.
+    package var access: UInt16
+    /// The record's flags (so value-file entries are known without reading the record).
+    package var flags: UInt8
 
-    package init(segment: UInt32, offset: UInt32, length: UInt32, tag: UInt32, expireTime: Int64, access: UInt32 = 0) {
+    package init(segment: UInt32, offset: UInt32, length: UInt32, tag: UInt32, expireTime: Int64, access: UInt16 = 0, flags: UInt8 = 0) {
         self.segment = segment
         self.offset = offset
         self.length = length
         self.tag = tag
         self.expireTime = expireTime
         self.access = access
+        self.flags = flags
     }
 
     package var position: LogPosition { LogPosition(segment: segment, offset: offset) }
@@ -37,6 +41,22 @@ package struct KeyDirectory {
     package private(set) var collided: [[UInt8]: IndexEntry] = [:]
     /// Sum of the record lengths of all live entries.
     package private(set) var liveBytes = 0
+    /// Tag id -> hashes of the entries with that tag (only when the tag index is enabled).
+    package private(set) var tagIndex: [UInt32: Set<UInt64>]?
+
+    package init(tagIndex: Bool = false) {
+        self.tagIndex = tagIndex ? [:] : nil
+    }
+
+    @inline(__always)
+    private mutating func indexTag(_ hash: UInt64, old: IndexEntry?, new: IndexEntry?) {
+        guard tagIndex != nil, old?.tag != new?.tag || old == nil || new == nil else { return }
+        if let t = old?.tag, t != 0 {
+            tagIndex![t]?.remove(hash)
+            if tagIndex![t]?.isEmpty == true { tagIndex![t] = nil }
+        }
+        if let t = new?.tag, t != 0 { tagIndex![t, default: []].insert(hash) }
+    }
 
     package var count: Int { entries.count + collided.count }
 
@@ -57,6 +77,7 @@ package struct KeyDirectory {
             let k = Array(key)
             if let old = collided.updateValue(entry, forKey: k) {
                 liveBytes += Int(entry.length) - Int(old.length)
+                indexTag(hash, old: old, new: entry)
                 return old
             }
         }
@@ -64,6 +85,7 @@ package struct KeyDirectory {
             if matches(old) {
                 entries[hash] = entry
                 liveBytes += Int(entry.length) - Int(old.length)
+                indexTag(hash, old: old, new: entry)
                 return old
             }
             collided[Array(key)] = entry
@@ -71,10 +93,12 @@ package struct KeyDirectory {
             entries[hash] = entry
         }
         liveBytes += Int(entry.length)
+        indexTag(hash, old: nil, new: entry)
         return nil
     }
 
-    /// Replaces an entry in place when only its metadata changes (touch, access info).
+    /// Replaces an entry in place when only its metadata changes (touch, access info). The tag
+    /// and length must not change.
     package mutating func update(hash: UInt64, key: UnsafeRawBufferPointer, matches: (IndexEntry) -> Bool, _ body: (inout IndexEntry) -> Void) -> Bool {
         if !collided.isEmpty {
             let k = Array(key)
@@ -95,30 +119,38 @@ package struct KeyDirectory {
     package mutating func remove(hash: UInt64, key: UnsafeRawBufferPointer, matches: (IndexEntry) -> Bool) -> IndexEntry? {
         if !collided.isEmpty, let old = collided.removeValue(forKey: Array(key)) {
             liveBytes -= Int(old.length)
+            indexTag(hash, old: old, new: nil)
             return old
         }
         guard let old = entries[hash], matches(old) else { return nil }
         entries.removeValue(forKey: hash)
         liveBytes -= Int(old.length)
+        indexTag(hash, old: old, new: nil)
         return old
     }
 
     /// Inserts an entry known not to be present under another key's bytes (hint loading).
     /// `keyOf` reads the key of an entry from its record when two entries share a hash.
-    package mutating func insertLoaded(hash: UInt64, entry: IndexEntry, keyOf: (IndexEntry) -> [UInt8]) {
+    @discardableResult
+    package mutating func insertLoaded(hash: UInt64, entry: IndexEntry, keyOf: (IndexEntry) -> [UInt8]) -> IndexEntry? {
         if let old = entries[hash] {
             let newKey = keyOf(entry)
             if keyOf(old) == newKey {
                 entries[hash] = entry
                 liveBytes += Int(entry.length) - Int(old.length)
-            } else {
-                if let prior = collided.updateValue(entry, forKey: newKey) { liveBytes -= Int(prior.length) }
-                liveBytes += Int(entry.length)
+                indexTag(hash, old: old, new: entry)
+                return old
             }
-            return
+            let prior = collided.updateValue(entry, forKey: newKey)
+            if let prior { liveBytes -= Int(prior.length) }
+            liveBytes += Int(entry.length)
+            indexTag(hash, old: prior, new: entry)
+            return prior
         }
         entries[hash] = entry
         liveBytes += Int(entry.length)
+        indexTag(hash, old: nil, new: entry)
+        return nil
     }
 
     /// Calls `body` with every entry (hash is nil for collided entries, which carry their key).
@@ -142,25 +174,35 @@ package struct KeyDirectory {
     }
 
     /// Removes the entry of the record at `position`, if the index still points at it.
-    package mutating func remove(hash: UInt64, at position: LogPosition) {
+    @discardableResult
+    package mutating func remove(hash: UInt64, at position: LogPosition) -> IndexEntry? {
         if let e = entries[hash], e.position == position {
             entries.removeValue(forKey: hash)
             liveBytes -= Int(e.length)
-            return
+            indexTag(hash, old: e, new: nil)
+            return e
         }
-        guard !collided.isEmpty, let k = collided.first(where: { $0.value.position == position })?.key else { return }
-        liveBytes -= Int(collided.removeValue(forKey: k)!.length)
+        guard !collided.isEmpty, let k = collided.first(where: { $0.value.position == position })?.key else { return nil }
+        let e = collided.removeValue(forKey: k)!
+        liveBytes -= Int(e.length)
+        indexTag(hash, old: e, new: nil)
+        return e
     }
 
-    /// Removes the main-map entry for `hash` (the caller knows it is the right key).
-    package mutating func removeEntry(hash: UInt64) {
-        if let old = entries.removeValue(forKey: hash) { liveBytes -= Int(old.length) }
+    /// The entry stored under `hash` in the main map, if any (eviction walks, tag eviction).
+    package func entry(hash: UInt64) -> IndexEntry? { entries[hash] }
+
+    /// Sets the access information of the main-map entry under `hash`.
+    @inline(__always)
+    package mutating func setAccess(hash: UInt64, _ body: (inout UInt16) -> Void) {
+        if entries[hash] != nil { body(&entries[hash]!.access) }
     }
 
     package mutating func removeAll() {
         entries = [:]
         collided = [:]
         liveBytes = 0
+        if tagIndex != nil { tagIndex = [:] }
     }
 
     /// Verifies the bookkeeping (tests call this after every step of randomized sequences).
@@ -171,6 +213,16 @@ package struct KeyDirectory {
         if sum != liveBytes { return "liveBytes \(liveBytes) != sum of entry lengths \(sum)" }
         for e in Array(entries.values) + Array(collided.values) where Int(e.length) < RecordHeader.size {
             return "entry shorter than a record header: \(e)"
+        }
+        if let tagIndex {
+            for (h, e) in entries where e.tag != 0 && tagIndex[e.tag]?.contains(h) != true {
+                return "tagged entry missing from the tag index"
+            }
+            for (t, hashes) in tagIndex {
+                for h in hashes where entries[h]?.tag != t && !collided.values.contains(where: { $0.tag == t }) {
+                    return "tag index names an entry without that tag"
+                }
+            }
         }
         return nil
     }

@@ -221,7 +221,8 @@ extension Shard {
             }
             result.outputs[out].hints.append(HintEntry(
                 hash: c.hash, offset: UInt32(offset), length: UInt32(h.length), expireTime: c.expireTime,
-                sequence: h.sequence, keyLength: UInt16(h.keyLength), tagLength: UInt16(h.tagLength)))
+                sequence: h.sequence, keyLength: UInt16(h.keyLength), tagLength: UInt16(h.tagLength),
+                flags: h.flags.rawValue))
             result.moves.append(Move(hash: c.hash, old: LogPosition(segment: seg.id, offset: UInt32(c.offset)),
                                      segment: result.outputs[out].id, offset: UInt32(offset)))
             result.outputs[out].length += h.length
@@ -264,7 +265,9 @@ extension Shard {
                         }
                     }
                     for c in batch where c.live {
-                        if c.expireTime != 0 && c.expireTime <= now {
+                        // Expired records are dropped, except those owning a value file: the typed
+                        // layer removes those (and their files) itself.
+                        if c.expireTime != 0 && c.expireTime <= now && !c.header.flags.contains(.valueInFile) {
                             result.drops.append(Drop(hash: c.hash, old: LogPosition(segment: seg.id, offset: UInt32(c.offset))))
                         } else {
                             try copy(seg, c)
@@ -312,6 +315,8 @@ extension Shard {
             s.manifest = next
             s.applied = LogPosition(segment: id, offset: 0)
             s.directory.removeAll()
+            s.externalBytes = 0
+            s.hand = nil
             s.sharedVersion = next.version
             shared.store(.version, next.version)
             shared.store(.position, s.applied.packed)

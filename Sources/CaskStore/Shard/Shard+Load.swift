@@ -42,7 +42,7 @@ extension Shard {
         }
         let active = segments[manifest.segments.last!.id]!
         var s = ShardState(manifest: manifest, segments: segments, active: active,
-                           applied: LogPosition(segment: active.id, offset: 0))
+                           applied: LogPosition(segment: active.id, offset: 0), tagIndex: options.tagIndex)
         var report = RecoveryReport()
         let committed = LogPosition(packed: shared.load(.position))
         for (i, entry) in manifest.segments.enumerated() {
@@ -96,8 +96,12 @@ extension Shard {
                     let p = seg.bytes(at: Int(e.offset) + RecordHeader.size + Int(e.keyLength))
                     tag = s.tags.intern(UnsafeRawBufferPointer(start: p, count: Int(e.tagLength)))
                 }
-                let entry = IndexEntry(segment: seg.id, offset: e.offset, length: e.length, tag: tag, expireTime: e.expireTime)
-                s.directory.insertLoaded(hash: e.hash, entry: entry, keyOf: view.keyOf)
+                let entry = IndexEntry(segment: seg.id, offset: e.offset, length: e.length, tag: tag, expireTime: e.expireTime,
+                                       flags: e.flags)
+                let old = s.directory.insertLoaded(hash: e.hash, entry: entry, keyOf: view.keyOf)
+                if (e.flags | (old?.flags ?? 0)) & RecordFlags.valueInFile.rawValue != 0 {
+                    s.externalBytes += view.externalSize(entry) - (old.map(view.externalSize) ?? 0)
+                }
                 if e.sequence > s.maxSequence { s.maxSequence = e.sequence }
             }
             s.segmentLengths[seg.id] = Int(length)
@@ -155,10 +159,11 @@ extension Shard {
         switch h.kind {
         case .put:
             let tag = h.tagLength == 0 ? 0 : s.tags.intern(UnsafeRawBufferPointer(start: p + h.tagOffset, count: h.tagLength))
-            let entry = IndexEntry(segment: seg.id, offset: UInt32(offset), length: UInt32(h.length), tag: tag, expireTime: h.expireTime)
-            s.directory.set(hash: hash, key: key, entry: entry) { view.keyMatches($0, key) }
+            let entry = IndexEntry(segment: seg.id, offset: UInt32(offset), length: UInt32(h.length), tag: tag,
+                                   expireTime: h.expireTime, flags: h.flags.rawValue)
+            s.setEntry(hash: hash, key: key, entry)
         case .delete:
-            s.directory.remove(hash: hash, key: key) { view.keyMatches($0, key) }
+            s.removeEntry(hash: hash, key: key)
         case .touch:
             _ = s.directory.update(hash: hash, key: key, matches: { view.keyMatches($0, key) }) { $0.expireTime = h.expireTime }
         }
@@ -246,7 +251,7 @@ extension Shard {
         }
         let active = segments[m.segments.last!.id]!
         var fresh = ShardState(manifest: m, segments: segments, active: active,
-                               applied: LogPosition(segment: active.id, offset: 0))
+                               applied: LogPosition(segment: active.id, offset: 0), tagIndex: options.tagIndex)
         fresh.tags = s.tags
         fresh.writeBuffer = s.writeBuffer
         var scratch = RecoveryReport()

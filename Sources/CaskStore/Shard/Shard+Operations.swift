@@ -20,6 +20,32 @@ public struct RecordView {
     let position: LogPosition
 }
 
+/// Culling a writer does under the same lock as its write.
+public struct CullRequest: Sendable {
+    /// Live bytes (records + value files) above which the shard evicts; nil for no limit.
+    public var sizeLimit: Int?
+    /// Most entries removed per write (diskcache's cull limit).
+    public var limit: Int
+    public var order: EvictionOrder
+    /// Look for expired entries every this many writes.
+    public var expiredEvery: Int
+
+    public init(sizeLimit: Int?, limit: Int, order: EvictionOrder, expiredEvery: Int = 16) {
+        self.sizeLimit = sizeLimit
+        self.limit = limit
+        self.order = order
+        self.expiredEvery = expiredEvery
+    }
+}
+
+/// What a write did besides writing.
+public struct WriteOutcome: Sendable {
+    /// The value-file reference of the record the write replaced (the typed layer deletes the file).
+    public var replacedFile: [UInt8]?
+    /// Entries culled by the writer.
+    public var culled: [RemovedRecord] = []
+}
+
 /// What an atomic read-modify-write decides to do with a key.
 public enum Mutation: Sendable {
     case keep
@@ -37,7 +63,12 @@ extension Shard {
     func read<R>(key: UnsafeRawBufferPointer, hash: UInt64, now: Int64,
                  _ body: (RecordView) throws -> R) throws -> R? {
         try withCurrentState { (s) throws -> R? in
-            guard let view = try lookup(&s, key: key, hash: hash, now: now, verify: true) else { return nil }
+            guard let view = try lookup(&s, key: key, hash: hash, now: now, verify: true) else {
+                if options.statistics { shared.add(.misses, 1) }
+                return nil
+            }
+            if options.statistics { shared.add(.hits, 1) }
+            if options.accessTracking != .none { noteAccess(&s, hash: hash) }
             return try body(view)
         }
     }
@@ -99,8 +130,8 @@ extension Shard {
         var entry = try append(&s, kind: .put, flags: RecordFlags(rawValue: flags), storeTime: now,
                                expireTime: expireTime, key: key, tag: tag, value: value)
         entry.tag = s.tags.intern(tag)
-        let segs = s.view
-        s.directory.set(hash: hash, key: key, entry: entry) { segs.keyMatches($0, key) }
+        if options.accessTracking == .frequency { entry.access = AccessCounter.initial }
+        s.setEntry(hash: hash, key: key, entry)
     }
 
     /// Applies a mutation under the write lock. Returns true if a record was written.
@@ -128,7 +159,7 @@ extension Shard {
             guard s.directory.find(hash: hash, key: key, matches: { segs.keyMatches($0, key) }) != nil else { return false }
             _ = try append(&s, kind: .delete, flags: [], storeTime: now, expireTime: 0,
                            key: key, tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0))
-            s.directory.remove(hash: hash, key: key) { segs.keyMatches($0, key) }
+            s.removeEntry(hash: hash, key: key)
             return true
         }
     }

@@ -16,14 +16,50 @@ struct ShardState {
     var active: Segment
     /// Everything before this position has been applied to `directory`.
     var applied: LogPosition
-    var directory = KeyDirectory()
+    var directory: KeyDirectory
     var tags = TagTable()
+    /// Sum of the sizes of the value files of live entries (read from their records).
+    var externalBytes = 0
+    /// Where the eviction walk stopped (this process only).
+    var hand: LogPosition?
+    /// Writes since the writer last looked for expired entries (culling).
+    var writesSinceCull = 0
+    /// Random state for the frequency counter's probabilistic increments.
+    var randomState: UInt64 = 0x2545_F491_4F6C_DD1D
     var maxSequence: UInt64 = 0
     var writeBuffer: [UInt8] = []
     var closed = false
     var lastSync: ContinuousClock.Instant = .now
 
+    init(manifest: Manifest, segments: [UInt32: Segment], active: Segment, applied: LogPosition, tagIndex: Bool) {
+        self.manifest = manifest
+        self.segments = segments
+        self.active = active
+        self.applied = applied
+        directory = KeyDirectory(tagIndex: tagIndex)
+    }
+
     var totalBytes: Int { segmentLengths.values.reduce(0, +) }
+
+    /// Sets the entry of `key`, keeping the value-file byte count. Returns the replaced entry.
+    @discardableResult
+    mutating func setEntry(hash: UInt64, key: UnsafeRawBufferPointer, _ entry: IndexEntry) -> IndexEntry? {
+        let v = view
+        let old = directory.set(hash: hash, key: key, entry: entry) { v.keyMatches($0, key) }
+        if (entry.flags | (old?.flags ?? 0)) & RecordFlags.valueInFile.rawValue != 0 {
+            externalBytes += v.externalSize(entry) - (old.map(v.externalSize) ?? 0)
+        }
+        return old
+    }
+
+    /// Removes the entry of `key`, keeping the value-file byte count. Returns the removed entry.
+    @discardableResult
+    mutating func removeEntry(hash: UInt64, key: UnsafeRawBufferPointer) -> IndexEntry? {
+        let v = view
+        let old = directory.remove(hash: hash, key: key) { v.keyMatches($0, key) }
+        if let old, old.flags & RecordFlags.valueInFile.rawValue != 0 { externalBytes -= v.externalSize(old) }
+        return old
+    }
     var deadBytes: Int { max(0, totalBytes - directory.liveBytes) }
 
     /// The position of each live segment in replay order.
@@ -55,6 +91,16 @@ struct SegmentView {
         let p = seg.bytes(at: Int(entry.offset))
         let n = Int(p.le(34, as: UInt16.self))
         return n == key.count && (n == 0 || memcmp(p + RecordHeader.size, key.baseAddress!, n) == 0)
+    }
+
+    /// For an entry whose value lives in a value file: the file's size, which the typed layer
+    /// stores as the first 8 bytes of the record's value. 0 for other entries.
+    func externalSize(_ entry: IndexEntry) -> Int {
+        guard entry.flags & RecordFlags.valueInFile.rawValue != 0, let seg = segment(entry.segment) else { return 0 }
+        let p = seg.bytes(at: Int(entry.offset))
+        let h = RecordCodec.header(at: p)
+        guard h.valueLength >= 8 else { return 0 }
+        return Int(truncatingIfNeeded: p.le(h.valueOffset, as: UInt64.self))
     }
 
     func keyOf(_ entry: IndexEntry) -> [UInt8] {
@@ -237,7 +283,8 @@ final class Shard: Sendable {
         s.segmentLengths[s.active.id] = Int(end)
         shared.store(.position, s.applied.packed)
         shared.store(.writer, 0)
-        return IndexEntry(segment: s.active.id, offset: offset, length: UInt32(length), tag: 0, expireTime: expireTime)
+        return IndexEntry(segment: s.active.id, offset: offset, length: UInt32(length), tag: 0, expireTime: expireTime,
+                          flags: flags.rawValue)
     }
 
     /// Seals the active segment and starts a new one. Caller holds the write lock.

@@ -1,0 +1,177 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A record removed by eviction, expiry or tag removal: enough for the typed layer to delete a
+/// value file and count what happened.
+public struct RemovedRecord: Sendable {
+    public var key: [UInt8]
+    public var flags: UInt8
+    /// The stored value bytes, kept only for records whose value lives in a value file (they name it).
+    public var fileReference: [UInt8]?
+    /// True when the record had expired (an expiration), false when it was evicted.
+    public var expired: Bool
+}
+
+/// The order in which the eviction walk picks victims.
+public enum EvictionOrder: Sendable {
+    /// Oldest stored first.
+    case storeOrder
+    /// Entries read since the walk last passed get a second chance (CLOCK).
+    case recency
+    /// Entries with a use count are passed over while their count halves on each pass.
+    case frequency
+}
+
+/// The logarithmic use counter of `AccessTracking.frequency` (8 bits, starting at 5 so that new
+/// entries are not the first victims; each read increments it with probability 1 / (10 * n + 1)).
+enum AccessCounter {
+    static let initial: UInt16 = 5
+
+    @inline(__always)
+    static func increment(_ counter: inout UInt16, random: UInt64) {
+        guard counter < 255 else { return }
+        let base = UInt64(counter > initial ? counter - initial : 0)
+        if random % (base * 10 + 1) == 0 { counter += 1 }
+    }
+}
+
+extension Shard {
+    /// Records a read for the eviction walk (in memory only).
+    @inline(__always)
+    func noteAccess(_ s: inout ShardState, hash: UInt64) {
+        switch options.accessTracking {
+        case .none: return
+        case .recency: s.directory.setAccess(hash: hash) { $0 = 1 }
+        case .frequency:
+            s.randomState ^= s.randomState << 13
+            s.randomState ^= s.randomState >> 7
+            s.randomState ^= s.randomState << 17
+            let r = s.randomState
+            s.directory.setAccess(hash: hash) { AccessCounter.increment(&$0, random: r) }
+        }
+    }
+
+    /// Walks the log from where the previous walk stopped and deletes up to `count` entries; see
+    /// `evictLocked`. Takes the write lock.
+    func evict(count: Int, order: EvictionOrder, onlyExpired: Bool, now: Int64, budget: Int) throws -> [RemovedRecord] {
+        guard count > 0 else { return [] }
+        let (removed, position, segment) = try withWriteLock { s -> ([RemovedRecord], LogPosition, Segment) in
+            let removed = try evictLocked(&s, count: count, order: order, onlyExpired: onlyExpired, now: now, budget: budget)
+            return (removed, s.applied, s.active)
+        }
+        if !removed.isEmpty { try afterWrite(position, segment) }
+        return removed
+    }
+
+    /// Walks the log from where the previous walk stopped (wrapping at the end) and deletes up to
+    /// `count` entries: expired ones always; others when `onlyExpired` is false and `order` picks
+    /// them. Examines at most `budget` records. Caller holds the write lock.
+    func evictLocked(_ s: inout ShardState, count: Int, order: EvictionOrder, onlyExpired: Bool, now: Int64,
+                     budget: Int) throws -> [RemovedRecord] {
+        var removed: [RemovedRecord] = []
+        var hand = s.hand ?? LogPosition(segment: s.manifest.segments[0].id, offset: 0)
+        var steps = 0
+        var wraps = 0
+        while removed.count < count && steps < budget && wraps < 2 {
+            guard let index = s.manifest.segments.firstIndex(where: { $0.id == hand.segment }),
+                  let seg = s.segment(hand.segment) else {
+                hand = LogPosition(segment: s.manifest.segments[0].id, offset: 0)
+                wraps += 1
+                continue
+            }
+            let length = s.segmentLengths[seg.id] ?? 0
+            if Int(hand.offset) >= length {
+                if index + 1 < s.manifest.segments.count {
+                    hand = LogPosition(segment: s.manifest.segments[index + 1].id, offset: 0)
+                } else {
+                    hand = LogPosition(segment: s.manifest.segments[0].id, offset: 0)
+                    wraps += 1
+                }
+                continue
+            }
+            try seg.ensureMapped(length)
+            let p = seg.bytes(at: Int(hand.offset))
+            guard case .valid(let h) = RecordCodec.parse(p, available: length - Int(hand.offset)) else {
+                // Damage (reported at load): continue after it.
+                let next = Shard.resync(seg.bytes(at: 0), from: Int(hand.offset) + 1, to: length, after: 0) ?? length
+                hand.offset = UInt32(next)
+                continue
+            }
+            steps += 1
+            let here = hand
+            hand.offset += UInt32(h.length)
+            guard h.kind == .put else { continue }
+            let key = UnsafeRawBufferPointer(start: p + RecordHeader.size, count: h.keyLength)
+            let hash = KeyHash.hash(key)
+            let view = s.view
+            guard let e = s.directory.find(hash: hash, key: key, matches: { view.keyMatches($0, key) }),
+                  e.position == here else { continue }
+            let expired = e.isExpired(at: now)
+            var victim = expired
+            if !victim && !onlyExpired {
+                switch order {
+                case .storeOrder:
+                    victim = true
+                case .recency:
+                    if e.access != 0 { s.directory.setAccess(hash: hash) { $0 = 0 } } else { victim = true }
+                case .frequency:
+                    if e.access > 0 { s.directory.setAccess(hash: hash) { $0 /= 2 } } else { victim = true }
+                }
+            }
+            guard victim else { continue }
+            removed.append(try removeLocked(&s, hash: hash, key: key, entry: e, expired: expired, now: now))
+        }
+        s.hand = hand
+        return removed
+    }
+
+    /// Deletes every entry for which `predicate` holds (expiry, tag removal). With `tag`, and a tag
+    /// index, only that tag's entries are examined.
+    func removeAll(tag: UInt32?, now: Int64, _ predicate: (IndexEntry) -> Bool) throws -> [RemovedRecord] {
+        let (removed, position, segment) = try withWriteLock { s -> ([RemovedRecord], LogPosition, Segment) in
+            var victims: [(UInt64, [UInt8], IndexEntry)] = []
+            let view = s.view
+            if let tag, let index = s.directory.tagIndex {
+                for h in index[tag] ?? [] {
+                    if let e = s.directory.entry(hash: h), predicate(e) { victims.append((h, view.keyOf(e), e)) }
+                }
+                s.directory.forEach { h, k, e in
+                    if h == nil, let k, predicate(e) { victims.append((KeyHash.hash(k), k, e)) }
+                }
+            } else {
+                s.directory.forEach { h, k, e in
+                    if predicate(e) { victims.append((h ?? KeyHash.hash(k!), k ?? view.keyOf(e), e)) }
+                }
+            }
+            var removed: [RemovedRecord] = []
+            for (h, k, e) in victims {
+                try k.withUnsafeBytes { key in
+                    removed.append(try removeLocked(&s, hash: h, key: key, entry: e, expired: e.isExpired(at: now), now: now))
+                }
+            }
+            return (removed, s.applied, s.active)
+        }
+        if !removed.isEmpty { try afterWrite(position, segment) }
+        return removed
+    }
+
+    /// Appends a tombstone for `key` and drops its entry. Caller holds the write lock.
+    private func removeLocked(_ s: inout ShardState, hash: UInt64, key: UnsafeRawBufferPointer, entry e: IndexEntry,
+                              expired: Bool, now: Int64) throws -> RemovedRecord {
+        var reference: [UInt8]?
+        if e.flags & RecordFlags.valueInFile.rawValue != 0, let seg = s.segment(e.segment) {
+            let p = seg.bytes(at: Int(e.offset))
+            let h = RecordCodec.header(at: p)
+            reference = Array(UnsafeRawBufferPointer(start: p + h.valueOffset, count: h.valueLength))
+        }
+        let record = RemovedRecord(key: Array(key), flags: e.flags, fileReference: reference, expired: expired)
+        let none = UnsafeRawBufferPointer(start: nil, count: 0)
+        _ = try append(&s, kind: .delete, flags: [], storeTime: now, expireTime: 0, key: key, tag: none, value: none)
+        s.removeEntry(hash: hash, key: key)
+        shared.add(expired ? .expirations : .evictions, 1)
+        return record
+    }
+}
