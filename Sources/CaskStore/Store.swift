@@ -101,9 +101,6 @@ public final class Store: Sendable {
     ///   - cull: Culling to do under the same lock after the write (the typed layer's size limit).
     /// - Returns: The replaced record's value-file reference and what culling removed.
     @discardableResult
-    ///   - cull: Culling to do under the same lock after the write (the typed layer's size limit).
-    /// - Returns: The replaced record's value-file reference and what culling removed.
-    @discardableResult
     public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
                     tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
                     expireTime: Int64 = 0, flags: UInt8 = 0, now: Int64 = wallClockMicros(),

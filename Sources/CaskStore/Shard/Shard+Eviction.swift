@@ -175,3 +175,57 @@ extension Shard {
         return record
     }
 }
+
+extension Shard {
+    /// The value-file reference of `key`'s current record (expired or not), if its value is in a file.
+    func fileReference(_ s: ShardState, hash: UInt64, key: UnsafeRawBufferPointer) -> [UInt8]? {
+        let view = s.view
+        guard let e = s.directory.find(hash: hash, key: key, matches: { view.keyMatches($0, key) }),
+              e.flags & RecordFlags.valueInFile.rawValue != 0, let seg = view.segment(e.segment) else { return nil }
+        let p = seg.bytes(at: Int(e.offset))
+        let h = RecordCodec.header(at: p)
+        return Array(UnsafeRawBufferPointer(start: p + h.valueOffset, count: h.valueLength))
+    }
+
+    /// Culling done by a writer under its lock: expired entries every `expiredEvery` writes, and
+    /// while the shard's live size exceeds `sizeLimit`, up to `limit` victims in `order`.
+    func runCull(_ s: inout ShardState, _ cull: CullRequest, now: Int64) throws -> [RemovedRecord] {
+        var removed: [RemovedRecord] = []
+        s.writesSinceCull += 1
+        if s.writesSinceCull >= cull.expiredEvery {
+            s.writesSinceCull = 0
+            removed = try evictLocked(&s, count: cull.limit, order: cull.order, onlyExpired: true, now: now, budget: cull.limit * 8)
+        }
+        if let limit = cull.sizeLimit, s.directory.liveBytes + s.externalBytes > limit {
+            removed += try evictLocked(&s, count: cull.limit, order: cull.order, onlyExpired: false, now: now,
+                                       budget: max(512, cull.limit * 64))
+        }
+        return removed
+    }
+}
+
+/// Culling a writer does under the same lock as its write.
+public struct CullRequest: Sendable {
+    /// Live bytes (records + value files) above which the shard evicts; nil for no limit.
+    public var sizeLimit: Int?
+    /// Most entries removed per write (diskcache's cull limit).
+    public var limit: Int
+    public var order: EvictionOrder
+    /// Look for expired entries every this many writes.
+    public var expiredEvery: Int
+
+    public init(sizeLimit: Int?, limit: Int, order: EvictionOrder, expiredEvery: Int = 16) {
+        self.sizeLimit = sizeLimit
+        self.limit = limit
+        self.order = order
+        self.expiredEvery = expiredEvery
+    }
+}
+
+/// What a write did besides writing.
+public struct WriteOutcome: Sendable {
+    /// The value-file reference of the record the write replaced (the typed layer deletes the file).
+    public var replacedFile: [UInt8]?
+    /// Entries culled by the writer.
+    public var culled: [RemovedRecord] = []
+}

@@ -20,32 +20,6 @@ public struct RecordView {
     let position: LogPosition
 }
 
-/// Culling a writer does under the same lock as its write.
-public struct CullRequest: Sendable {
-    /// Live bytes (records + value files) above which the shard evicts; nil for no limit.
-    public var sizeLimit: Int?
-    /// Most entries removed per write (diskcache's cull limit).
-    public var limit: Int
-    public var order: EvictionOrder
-    /// Look for expired entries every this many writes.
-    public var expiredEvery: Int
-
-    public init(sizeLimit: Int?, limit: Int, order: EvictionOrder, expiredEvery: Int = 16) {
-        self.sizeLimit = sizeLimit
-        self.limit = limit
-        self.order = order
-        self.expiredEvery = expiredEvery
-    }
-}
-
-/// What a write did besides writing.
-public struct WriteOutcome: Sendable {
-    /// The value-file reference of the record the write replaced (the typed layer deletes the file).
-    public var replacedFile: [UInt8]?
-    /// Entries culled by the writer.
-    public var culled: [RemovedRecord] = []
-}
-
 /// What an atomic read-modify-write decides to do with a key.
 public enum Mutation: Sendable {
     case keep
@@ -114,15 +88,20 @@ extension Shard {
         return result
     }
 
-    /// Writes `key` = `value` unconditionally.
+    /// Writes `key` = `value` unconditionally, then (same lock) runs `cull` if given. Returns the
+    /// replaced entry's value-file reference (if it had one) and what culling removed.
     func put(key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer,
-             expireTime: Int64, flags: UInt8, now: Int64) throws {
-        let (position, segment, dead) = try withWriteLock { (s) throws -> (LogPosition, Segment, Bool) in
+             expireTime: Int64, flags: UInt8, now: Int64, cull: CullRequest? = nil) throws -> WriteOutcome {
+        let (outcome, position, segment, dead) = try withWriteLock { s -> (WriteOutcome, LogPosition, Segment, Bool) in
+            var outcome = WriteOutcome()
+            outcome.replacedFile = fileReference(s, hash: hash, key: key)
             try putLocked(&s, key: key, hash: hash, value: value, tag: tag, expireTime: expireTime, flags: flags, now: now)
-            return (s.applied, s.active, exceedsCompactionThreshold(s))
+            if let cull { outcome.culled = try runCull(&s, cull, now: now) }
+            return (outcome, s.applied, s.active, exceedsCompactionThreshold(s))
         }
         try afterWrite(position, segment)
         if dead { scheduleCompaction() }
+        return outcome
     }
 
     func putLocked(_ s: inout ShardState, key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer,
