@@ -4,6 +4,7 @@ import PackageDescription
 let package = Package(
     name: "Cask",
     products: [
+        .library(name: "Cask", targets: ["Cask"]),
         .library(name: "CaskStore", targets: ["CaskStore"]),
         .executable(name: "cask", targets: ["cask"]),
     ],
@@ -21,6 +22,11 @@ let package = Package(
         .target(
             name: "CaskStore",
             dependencies: ["CCaskSupport"]
+        ),
+        // The typed cache users embed: keys, values, expiry, tags, eviction, value files, compression.
+        .target(
+            name: "Cask",
+            dependencies: ["CaskStore", "CCaskSupport"]
         ),
         // Benchmark workloads and latency statistics behind `cask bench` (tested on their own).
         .target(
@@ -42,6 +48,10 @@ let package = Package(
             name: "cask-test-worker",
             dependencies: ["CaskStore"],
             path: "Sources/CaskTestWorker"
+        ),
+        .testTarget(
+            name: "CaskTests",
+            dependencies: ["Cask", "cask-test-worker"]
         ),
         .testTarget(
             name: "CaskStoreTests",

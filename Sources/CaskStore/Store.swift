@@ -140,7 +140,13 @@ public final class Store: Sendable {
     /// while the shard's write lock is held: keep it short.
     public func mutate<R>(_ key: [UInt8], now: Int64 = wallClockMicros(),
                           _ decide: (RecordView?) throws -> (Mutation, R)) throws -> R {
-        if case .put(let value, let tag, _, _)? = Optional.none as Mutation? { _ = (value, tag) }
+        try mutateReportingFile(key, now: now, decide).0
+    }
+
+    /// ``mutate(_:now:_:)``, also returning the value-file reference of the record a put or delete
+    /// replaced, so the typed layer can delete the file once the write is durable.
+    package func mutateReportingFile<R>(_ key: [UInt8], now: Int64 = wallClockMicros(),
+                                        _ decide: (RecordView?) throws -> (Mutation, R)) throws -> (R, [UInt8]?) {
         try validate(key: key.count, tag: 0, value: 0)
         let hash = KeyHash.hash(key)
         return try key.withUnsafeBytes { (k) throws in
@@ -150,6 +156,37 @@ public final class Store: Sendable {
                 return (m, r)
             }
         }
+    }
+
+    /// Reads several keys, taking each shard's mutex once. `body` gets each key's index in `keys`.
+    public func readMany(_ keys: [[UInt8]], now: Int64 = wallClockMicros(), _ body: (Int, RecordView?) throws -> Void) throws {
+        for (shard, group) in groupByShard(keys) { try shards[shard].readMany(keys: group, now: now, body) }
+    }
+
+    /// Applies a mutation per key, taking each shard's write lock once. `decide` gets each key's
+    /// index in `keys` and its current record. Returns the value-file references replaced.
+    @discardableResult
+    public func mutateMany(_ keys: [[UInt8]], now: Int64 = wallClockMicros(),
+                           _ decide: (Int, RecordView?) throws -> Mutation) throws -> [[UInt8]] {
+        for k in keys { try validate(key: k.count, tag: 0, value: 0) }
+        var replaced: [[UInt8]] = []
+        for (shard, group) in groupByShard(keys) {
+            replaced += try shards[shard].mutateMany(keys: group, now: now) { i, view in
+                let m = try decide(i, view)
+                if case .put(let value, let tag, _, _) = m { try validate(key: keys[i].count, tag: tag.count, value: value.count) }
+                return m
+            }
+        }
+        return replaced
+    }
+
+    func groupByShard(_ keys: [[UInt8]]) -> [(Int, [(index: Int, key: [UInt8], hash: UInt64)])] {
+        var groups: [Int: [(index: Int, key: [UInt8], hash: UInt64)]] = [:]
+        for (i, k) in keys.enumerated() {
+            let h = KeyHash.hash(k)
+            groups[shardNumber(hash: h), default: []].append((i, k, h))
+        }
+        return groups.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     func validate(key: Int, tag: Int, value: Int) throws {
@@ -177,10 +214,18 @@ public final class Store: Sendable {
 
     /// Removes every entry. Returns how many there were.
     @discardableResult
-    public func clear() throws -> Int {
+    public func clear() throws -> Int { try clearReportingFiles().count }
+
+    /// ``clear()``, also returning the value-file references of the removed entries.
+    package func clearReportingFiles() throws -> (count: Int, files: [[UInt8]]) {
         var n = 0
-        for s in shards { n += try s.clear() }
-        return n
+        var files: [[UInt8]] = []
+        for s in shards {
+            let (count, refs) = try s.clear()
+            n += count
+            files += refs
+        }
+        return (n, files)
     }
 
     /// Compacts every shard now (regardless of thresholds). Returns what each compaction did.

@@ -52,6 +52,24 @@ static inline uint64_t cask_atomic_max_u64(void *address, uint64_t value) {
     return seen;
 }
 
+/// zlib compress2 into `dst` (capacity `*dst_len`); returns Z_OK and sets `*dst_len`.
+static inline int cask_deflate(unsigned char *dst, uint64_t *dst_len, const unsigned char *src, uint64_t src_len, int level) {
+    uLongf out = (uLongf)*dst_len;
+    int rc = compress2(dst, &out, src, (uLong)src_len, level);
+    *dst_len = out;
+    return rc;
+}
+
+/// zlib uncompress into `dst` (capacity `*dst_len`); returns Z_OK and sets `*dst_len`.
+static inline int cask_inflate(unsigned char *dst, uint64_t *dst_len, const unsigned char *src, uint64_t src_len) {
+    uLongf out = (uLongf)*dst_len;
+    int rc = uncompress(dst, &out, src, (uLong)src_len);
+    *dst_len = out;
+    return rc;
+}
+
+static inline uint64_t cask_deflate_bound(uint64_t n) { return compressBound((uLong)n); }
+
 // Swift sees `flock` and `stat` as both a struct and a function; these names are unambiguous.
 static inline int cask_flock(int fd, int operation) { return flock(fd, operation); }
 static inline int cask_stat(const char *path, struct stat *st) { return stat(path, st); }

@@ -298,9 +298,19 @@ extension Shard {
     }
 
     /// Removes every key: the manifest is replaced by one naming a single new, empty segment.
-    func clear() throws -> Int {
-        let (count, old) = try withWriteLock { s -> (Int, [UInt32]) in
+    func clear() throws -> (Int, [[UInt8]]) {
+        let (count, old, files) = try withWriteLock { s -> (Int, [UInt32], [[UInt8]]) in
             let count = s.directory.count
+            var files: [[UInt8]] = []
+            if s.externalBytes > 0 {
+                let view = s.view
+                s.directory.forEach { _, _, e in
+                    guard e.flags & RecordFlags.valueInFile.rawValue != 0, let seg = view.segment(e.segment) else { return }
+                    let p = seg.bytes(at: Int(e.offset))
+                    let h = RecordCodec.header(at: p)
+                    files.append(Array(UnsafeRawBufferPointer(start: p + h.valueOffset, count: h.valueLength)))
+                }
+            }
             var next = s.manifest
             let id = next.nextSegmentID
             next.nextSegmentID += 1
@@ -321,13 +331,13 @@ extension Shard {
             shared.store(.version, next.version)
             shared.store(.position, s.applied.packed)
             shared.raise(.durable, to: s.applied.packed)
-            return (count, old)
+            return (count, old, files)
         }
         for id in old {
             _ = Sys.unlink(segmentPath(id))
             _ = Sys.unlink(hintPath(id))
         }
-        return count
+        return (count, files)
     }
 }
 

@@ -75,17 +75,67 @@ extension Shard {
     // MARK: Writes
 
     /// Atomically (across threads and processes) reads `key` and applies what `decide` returns.
+    /// Also returns the value-file reference of the record a put or delete replaced (expired or not).
     func mutate<R>(key: UnsafeRawBufferPointer, hash: UInt64, now: Int64,
-                   _ decide: (RecordView?) throws -> (Mutation, R)) throws -> R {
-        let (result, position, segment, dead) = try withWriteLock { (s) throws -> (R, LogPosition?, Segment, Bool) in
+                   _ decide: (RecordView?) throws -> (Mutation, R)) throws -> (R, replacedFile: [UInt8]?) {
+        let (result, replaced, position, segment, dead) = try withWriteLock { (s) throws -> (R, [UInt8]?, LogPosition?, Segment, Bool) in
             let current = try lookup(&s, key: key, hash: hash, now: now, verify: true)
             let (mutation, result) = try decide(current)
+            var replaced: [UInt8]?
+            switch mutation {
+            case .put, .delete: replaced = fileReference(s, hash: hash, key: key)
+            case .keep, .touch: break
+            }
             let wrote = try apply(&s, mutation, key: key, hash: hash, now: now, hadValue: current != nil)
-            return (result, wrote ? s.applied : nil, s.active, wrote && exceedsCompactionThreshold(s))
+            return (result, wrote ? replaced : nil, wrote ? s.applied : nil, s.active, wrote && exceedsCompactionThreshold(s))
         }
         if let position { try afterWrite(position, segment) }
         if dead { scheduleCompaction() }
-        return result
+        return (result, replaced)
+    }
+
+    /// Applies several mutations to keys of this shard under one write lock. `decide` is called
+    /// with each key's index in `keys` and its current record. Returns the replaced value files.
+    func mutateMany(keys: [(index: Int, key: [UInt8], hash: UInt64)], now: Int64,
+                    _ decide: (Int, RecordView?) throws -> Mutation) throws -> [[UInt8]] {
+        let (replaced, position, segment, dead) = try withWriteLock { (s) throws -> ([[UInt8]], LogPosition?, Segment, Bool) in
+            var replaced: [[UInt8]] = []
+            var wroteAny = false
+            for (index, key, hash) in keys {
+                try key.withUnsafeBytes { k in
+                    let current = try lookup(&s, key: k, hash: hash, now: now, verify: true)
+                    let mutation = try decide(index, current)
+                    var file: [UInt8]?
+                    switch mutation {
+                    case .put, .delete: file = fileReference(s, hash: hash, key: k)
+                    case .keep, .touch: break
+                    }
+                    if try apply(&s, mutation, key: k, hash: hash, now: now, hadValue: current != nil) {
+                        wroteAny = true
+                        if let file { replaced.append(file) }
+                    }
+                }
+            }
+            return (replaced, wroteAny ? s.applied : nil, s.active, wroteAny && exceedsCompactionThreshold(s))
+        }
+        if let position { try afterWrite(position, segment) }
+        if dead { scheduleCompaction() }
+        return replaced
+    }
+
+    /// Reads several keys of this shard under one mutex acquisition.
+    func readMany(keys: [(index: Int, key: [UInt8], hash: UInt64)], now: Int64,
+                  _ body: (Int, RecordView?) throws -> Void) throws {
+        try withCurrentState { s in
+            for (index, key, hash) in keys {
+                try key.withUnsafeBytes { k in
+                    let view = try lookup(&s, key: k, hash: hash, now: now, verify: true)
+                    if options.statistics { shared.add(view == nil ? .misses : .hits, 1) }
+                    if view != nil && options.accessTracking != .none { noteAccess(&s, hash: hash) }
+                    try body(index, view)
+                }
+            }
+        }
     }
 
     /// Writes `key` = `value` unconditionally, then (same lock) runs `cull` if given. Returns the

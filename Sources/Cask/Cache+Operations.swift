@@ -1,0 +1,207 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CaskStore
+
+/// A value with the metadata stored beside it.
+public struct CacheEntry<Value> {
+    public var value: Value
+    /// When the entry expires (seconds since the epoch), or nil for never.
+    public var expireTime: Double?
+    public var tag: String?
+    /// When the entry was stored (seconds since the epoch).
+    public var storeTime: Double
+}
+
+extension CacheEntry: Sendable where Value: Sendable {}
+
+extension Cache {
+    // MARK: Reading
+
+    /// The bytes stored under `key`, or nil if it is absent or expired.
+    /// - Throws: `.typeMismatch` if the value was not stored as bytes.
+    public func get(_ key: some CacheKey) throws -> [UInt8]? {
+        try get(key, as: [UInt8].self)
+    }
+
+    /// The value stored under `key`, decoded as `type`, or nil if absent or expired.
+    /// - Throws: `.typeMismatch` if the stored value is not a `type`.
+    public func get<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> V? {
+        try entry(key, as: type)?.value
+    }
+
+    /// The value stored under `key`, or `defaultValue` if absent or expired.
+    public func get<V: Decodable>(_ key: some CacheKey, default defaultValue: V) throws -> V {
+        try get(key, as: V.self) ?? defaultValue
+    }
+
+    /// The value with its expire time, tag and store time.
+    public func entry<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> CacheEntry<V>? {
+        let k = key.cacheKeyBytes
+        for attempt in 0..<2 {
+            let found = try k.withUnsafeBytes { kb in
+                try store.read(kb, now: now) { v -> (Stored, Int64, [UInt8], Int64) in
+                    (try Cache.capture(v), v.expireTime, Array(v.tag), v.storeTime)
+                }
+            }
+            guard let (stored, expire, tag, stored_at) = found else { return nil }
+            do {
+                let (encoding, bytes) = try materialize(stored)
+                let value = try ValueCodec.decode(type, encoding: encoding, bytes: bytes, coder: coder)
+                return CacheEntry(value: value as V, expireTime: expire == 0 ? nil : Double(expire) / 1e6,
+                                  tag: tag.isEmpty ? nil : String(decoding: tag, as: UTF8.self),
+                                  storeTime: Double(stored_at) / 1e6)
+            } catch let error as CaskError where error.errno == ENOENT && attempt == 0 {
+                // The value file was replaced by a concurrent write: read the key again.
+                continue
+            }
+        }
+        return nil
+    }
+
+    /// True if `key` is present and not expired.
+    public func contains(_ key: some CacheKey) throws -> Bool {
+        try key.cacheKeyBytes.withUnsafeBytes { k in try store.read(k, now: now) { _ in true } } ?? false
+    }
+
+    /// The value stored under `key` (bytes), read through the subscript. There is no setter:
+    /// a setter cannot report a full disk; use ``set(_:_:expire:tag:)-(_,[UInt8],_,_)``.
+    public subscript(key: some CacheKey) -> [UInt8]? {
+        get throws { try get(key) }
+    }
+
+    // MARK: Writing
+
+    /// Stores `value` under `key`.
+    /// - Parameters:
+    ///   - expire: Time to live; nil for never.
+    ///   - tag: A tag for ``evict(tag:)``.
+    /// - Throws: `.invalidArgument` for oversized keys/tags, `.io` (e.g. `isDiskFull`) — nothing
+    ///   stored before is lost.
+    public func set(_ key: some CacheKey, _ value: [UInt8], expire: Expiry? = nil, tag: String? = nil) throws {
+        try store(key.cacheKeyBytes, .bytes, value, expire: expire, tag: tag)
+    }
+
+    /// Stores any `Encodable` value (bytes, strings, integers and doubles natively; others with the coder).
+    public func set<V: Encodable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) throws {
+        let (encoding, bytes) = try ValueCodec.encode(value, coder: coder)
+        try store(key.cacheKeyBytes, encoding, bytes, expire: expire, tag: tag)
+    }
+
+    func store(_ key: [UInt8], _ encoding: ValueEncoding, _ bytes: [UInt8], expire: Expiry?, tag: String?) throws {
+        let t = now
+        let prepared = try prepare(encoding, bytes)
+        let outcome: WriteOutcome
+        do {
+            outcome = try store.put(key, prepared.payload, tag: Array((tag ?? "").utf8), expireTime: expireTime(expire, now: t),
+                                    flags: prepared.flags, now: t, cull: cullRequest)
+        } catch {
+            if let f = prepared.file { files.remove(f) }
+            throw error
+        }
+        if let old = outcome.replacedFile { removeFiles([old]) }
+        removeFiles(of: outcome.culled)
+    }
+
+    /// Stores `value` only if `key` is absent or expired (atomic across processes).
+    /// - Returns: True if it was stored.
+    @discardableResult
+    public func add<V: Encodable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) throws -> Bool {
+        let (encoding, bytes) = try ValueCodec.encode(value, coder: coder)
+        let t = now
+        let prepared = try prepare(encoding, bytes)
+        let exp = expireTime(expire, now: t)
+        let added: Bool
+        let replaced: [UInt8]?
+        do {
+            (added, replaced) = try store.mutateReportingFile(key.cacheKeyBytes, now: t) { current in
+                current == nil ? (.put(value: prepared.payload, tag: Array((tag ?? "").utf8), expireTime: exp, flags: prepared.flags), true)
+                               : (.keep, false)
+            }
+        } catch {
+            if let f = prepared.file { files.remove(f) }
+            throw error
+        }
+        if !added, let f = prepared.file { files.remove(f) }
+        if let replaced { removeFiles([replaced]) }
+        return added
+    }
+
+    /// Deletes `key`. Returns true if it was present and not expired.
+    @discardableResult
+    public func delete(_ key: some CacheKey) throws -> Bool {
+        let (existed, replaced) = try store.mutateReportingFile(key.cacheKeyBytes, now: now) { current in (.delete, current != nil) }
+        if let replaced { removeFiles([replaced]) }
+        return existed
+    }
+
+    /// Removes `key` and returns its value (atomic: of two concurrent pops, one gets the value).
+    public func pop<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> V? {
+        let (stored, _) = try store.mutateReportingFile(key.cacheKeyBytes, now: now) { current -> (Mutation, Stored?) in
+            guard let current else { return (.keep, nil) }
+            return (.delete, try Cache.capture(current))
+        }
+        guard let stored else { return nil }
+        let (encoding, bytes) = try materialize(stored)
+        if case .file(_, let ref) = stored { files.remove(ref) }
+        return try ValueCodec.decode(type, encoding: encoding, bytes: bytes, coder: coder)
+    }
+
+    /// Removes `key` and returns its bytes.
+    public func pop(_ key: some CacheKey) throws -> [UInt8]? { try pop(key, as: [UInt8].self) }
+
+    /// Gives a live `key` a new expiry (nil: never expires). Returns false if absent or expired.
+    @discardableResult
+    public func touch(_ key: some CacheKey, expire: Expiry?) throws -> Bool {
+        let t = now
+        return try store.touch(key.cacheKeyBytes, expireTime: expire == nil ? 0 : expireTime(expire, now: t), now: t)
+    }
+
+    /// Adds `delta` to the integer stored under `key`, atomically across threads and processes,
+    /// and returns the new value. A missing or expired key starts from `defaultValue`; with a nil
+    /// default it throws `.notFound` (as diskcache raises KeyError). The entry keeps its expiry and tag.
+    /// - Throws: `.typeMismatch` if the stored value is not an integer; `.invalidArgument` on overflow.
+    @discardableResult
+    public func incr(_ key: some CacheKey, by delta: Int64 = 1, default defaultValue: Int64? = 0) throws -> Int64 {
+        let k = key.cacheKeyBytes
+        return try store.mutate(k, now: now) { current -> (Mutation, Int64) in
+            let start: Int64
+            var tag: [UInt8] = []
+            var expire: Int64 = 0
+            if let current {
+                guard ValueEncoding(flags: current.flags) == .integer,
+                      current.flags & (RecordFlags.valueInFile.rawValue | RecordFlags.compressed.rawValue) == 0,
+                      current.value.count == 8 else {
+                    throw CaskError(.typeMismatch, "incr on a value that is not an integer")
+                }
+                start = ValueCodec.int64(Array(current.value))
+                tag = Array(current.tag)
+                expire = current.expireTime
+            } else {
+                guard let defaultValue else { throw CaskError(.notFound, "incr of a missing key without a default") }
+                start = defaultValue
+            }
+            let (result, overflow) = start.addingReportingOverflow(delta)
+            if overflow { throw CaskError(.invalidArgument, "incr overflows Int64") }
+            return (.put(value: ValueCodec.le(result), tag: tag, expireTime: expire, flags: ValueEncoding.integer.flags), result)
+        }
+    }
+
+    /// Subtracts `delta`; see ``incr(_:by:default:)``.
+    @discardableResult
+    public func decr(_ key: some CacheKey, by delta: Int64 = 1, default defaultValue: Int64? = 0) throws -> Int64 {
+        guard delta != .min else { throw CaskError(.invalidArgument, "decr by Int64.min overflows") }
+        return try incr(key, by: -delta, default: defaultValue)
+    }
+
+    /// Number of entries (expired ones not yet removed included, as diskcache counts).
+    public var count: Int { get throws { try store.count } }
+
+    /// Bytes the cache occupies on disk: log segments plus value files.
+    public func volume() throws -> Int {
+        try store.statistics().reduce(0) { $0 + $1.logBytes + $1.valueFileBytes }
+    }
+}
+

@@ -1,0 +1,219 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+@_exported import CaskStore
+
+/// A persistent key-value cache in a directory, shared safely by every thread and process that
+/// opens it.
+///
+/// ```swift
+/// let cache = try Cache(directory: "/tmp/reports")
+/// try cache.set("report:42", report, expire: .after(.seconds(3600)), tag: "reports")
+/// let cached: Report? = try cache.get("report:42")
+/// ```
+///
+/// Keys are any ``CacheKey`` (strings, byte arrays, integers, `Codable` values through
+/// ``CodableKey``). Values are bytes, strings, integers and doubles natively, and any `Codable`
+/// through the cache's ``CacheCoder`` (JSON by default).
+///
+/// ## Topics
+/// ### Opening
+/// - ``init(directory:settings:clock:coder:)``
+/// - ``close()``
+/// ### Reading and writing
+/// - ``get(_:)``
+/// - ``set(_:_:expire:tag:)-(_,[UInt8],_,_)``
+/// - ``add(_:_:expire:tag:)``
+/// - ``delete(_:)``
+/// - ``pop(_:as:)``
+/// - ``incr(_:by:default:)``
+public final class Cache: Sendable {
+    /// The cache directory.
+    public let directory: String
+    /// The settings in force (stored ones overridden by those given at open).
+    public let configuration: CacheConfiguration
+    /// The storage engine underneath (bytes in, bytes out).
+    public let store: Store
+    let clock: any CacheClock
+    let coder: any CacheCoder
+    let files: ValueFiles
+    let cullRequest: CullRequest?
+    let isTemporary: Bool
+
+    /// Opens (creating if needed) the cache in `directory`.
+    ///
+    /// - Parameters:
+    ///   - directory: The cache directory, created with mode 0700 if missing. `nil` makes a fresh
+    ///     temporary directory (removed by ``close()``).
+    ///   - settings: Overrides of the stored settings; what is given is stored for later opens.
+    ///   - clock: Where the time comes from (inject a ``ManualClock`` in tests).
+    ///   - coder: How `Codable` values are encoded (JSON by default).
+    /// - Throws: ``CaskError`` — `.notACache` for a directory holding something else,
+    ///   `.invalidArgument` for bad settings, `.io` (with errno) for permission or disk problems.
+    public init(directory: String? = nil, settings: CacheSettings = CacheSettings(),
+                clock: any CacheClock = SystemClock(), coder: any CacheCoder = JSONCacheCoder()) throws {
+        let path: String
+        if let directory {
+            path = directory
+            isTemporary = false
+        } else {
+            var template = Array("/tmp/cask-XXXXXX".utf8CString)
+            guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+                throw CaskError(.io, "cannot create a temporary directory", path: "/tmp", errno: errno)
+            }
+            path = String(cString: made)
+            isTemporary = true
+        }
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw CaskError(.io, "cannot create cache directory", path: path, errno: errno)
+        }
+        let settingsPath = path + "/" + CacheConfiguration.fileName
+        var config = CacheConfiguration()
+        let stored = try Cache.readText(settingsPath)
+        if let stored { try config.decode(stored, path: settingsPath) }
+        config.apply(settings)
+        try config.validate(directory: path)
+
+        var options = StoreOptions()
+        options.shardCount = config.shards
+        options.tagIndex = config.tagIndex
+        options.statistics = config.statistics
+        switch config.evictionPolicy {
+        case .leastRecentlyUsed: options.accessTracking = .recency
+        case .leastFrequentlyUsed: options.accessTracking = .frequency
+        case .leastRecentlyStored, .none: options.accessTracking = .none
+        }
+        switch config.durability {
+        case .none: options.durability = .none
+        case .always: options.durability = .always
+        case .interval(let d): options.durability = .interval(d)
+        }
+        store = try Store(directory: path, options: options)
+        config.shards = store.shardCount
+        if stored != config.encoded {
+            try FileSystem.replaceAtomically(settingsPath, with: Array(config.encoded.utf8), directory: path)
+        }
+        self.directory = path
+        configuration = config
+        self.clock = clock
+        self.coder = coder
+        files = ValueFiles(directory: path, sync: config.durability != .none)
+        if config.evictionPolicy == .none || config.cullLimit == 0 {
+            cullRequest = nil
+        } else {
+            let order: EvictionOrder = switch config.evictionPolicy {
+            case .leastRecentlyUsed: .recency
+            case .leastFrequentlyUsed: .frequency
+            default: .storeOrder
+            }
+            cullRequest = CullRequest(sizeLimit: max(1, config.sizeLimit / store.shardCount), limit: config.cullLimit, order: order)
+        }
+    }
+
+    static func readText(_ path: String) throws -> String? {
+        guard FileSystem.exists(path) else { return nil }
+        let file = try FileRef.open(path, flags: O_RDONLY)
+        defer { file.close() }
+        return String(decoding: try file.readAll(limit: 1 << 16), as: UTF8.self)
+    }
+
+    /// Flushes per the durability mode and closes the cache; a temporary cache's directory is
+    /// removed. Using the cache afterwards throws `.closed`.
+    public func close() throws {
+        try store.close()
+        if isTemporary { Cache.removeTree(directory) }
+    }
+
+    static func removeTree(_ path: String) {
+        guard let dir = opendir(path) else { unlink(path); return }
+        while let e = readdir(dir) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
+            let child = path + "/" + name
+            if e.pointee.d_type == UInt8(DT_DIR) { removeTree(child) } else { unlink(child) }
+        }
+        closedir(dir)
+        rmdir(path)
+    }
+
+    /// Current time in µs since the epoch, from the cache's clock.
+    var now: Int64 { clock.micros }
+
+    func expireTime(_ expire: Expiry?, now: Int64) -> Int64 {
+        guard let expire else { return 0 }
+        return max(1, expire.expireTime(from: now))
+    }
+
+    // MARK: Value storage
+
+    /// A value prepared for a record: the payload bytes, the record flags, and the value file
+    /// written for it (if any).
+    struct Prepared {
+        var payload: [UInt8]
+        var flags: UInt8
+        var file: ValueFiles.Reference?
+    }
+
+    func prepare(_ encoding: ValueEncoding, _ bytes: [UInt8]) throws -> Prepared {
+        var flags = encoding.flags
+        var body = bytes
+        var compressed = false
+        if configuration.compressionLevel > 0 && bytes.count >= configuration.compressionMinSize,
+           let c = Compression.compress(bytes, level: configuration.compressionLevel) {
+            body = c
+            compressed = true
+        }
+        if bytes.count >= configuration.minFileSize {
+            var given = false
+            let ref = try files.write(compressed: compressed) {
+                defer { given = true }
+                return given ? nil : body
+            }
+            return Prepared(payload: ref.encoded, flags: flags | RecordFlags.valueInFile.rawValue, file: ref)
+        }
+        if compressed { flags |= RecordFlags.compressed.rawValue }
+        return Prepared(payload: body, flags: flags, file: nil)
+    }
+
+    /// A stored value as read under the shard lock: inline bytes, or a value-file reference to
+    /// read after the lock is released.
+    enum Stored {
+        case inline(ValueEncoding, [UInt8])
+        case file(ValueEncoding, ValueFiles.Reference)
+    }
+
+    static func capture(_ v: RecordView) throws -> Stored {
+        guard let encoding = ValueEncoding(flags: v.flags) else {
+            throw CaskError(.corrupted, "record has an unknown value encoding \(v.flags)")
+        }
+        if v.flags & RecordFlags.valueInFile.rawValue != 0 {
+            guard let ref = ValueFiles.Reference(v.value) else { throw CaskError(.corrupted, "record holds a malformed value-file reference") }
+            return .file(encoding, ref)
+        }
+        if v.flags & RecordFlags.compressed.rawValue != 0 {
+            return .inline(encoding, try Compression.decompress(v.value))
+        }
+        return .inline(encoding, Array(v.value))
+    }
+
+    func materialize(_ s: Stored) throws -> (ValueEncoding, [UInt8]) {
+        switch s {
+        case .inline(let e, let b): return (e, b)
+        case .file(let e, let r): return (e, try files.read(r))
+        }
+    }
+
+    func removeFiles(_ references: [[UInt8]]) {
+        for r in references {
+            if let ref = r.withUnsafeBytes({ ValueFiles.Reference($0) }) { files.remove(ref) }
+        }
+    }
+
+    func removeFiles(of removed: [RemovedRecord]) {
+        removeFiles(removed.compactMap(\.fileReference))
+    }
+}

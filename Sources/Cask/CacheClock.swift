@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// Where a cache reads the current wall-clock time. Expire times are compared with it; tests
+/// inject a ``ManualClock`` to freeze and move time.
+public protocol CacheClock: Sendable {
+    /// Seconds since the Unix epoch.
+    var now: Double { get }
+}
+
+/// The system's wall clock.
+public struct SystemClock: CacheClock {
+    public init() {}
+    public var now: Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// A clock that only moves when told to (for tests).
+public final class ManualClock: CacheClock {
+    private let seconds: Mutex<Double>
+
+    /// - Parameter now: Seconds since the Unix epoch to start at.
+    public init(now: Double) { seconds = Mutex(now) }
+
+    public var now: Double { seconds.withLock { $0 } }
+
+    /// Sets the time.
+    public func set(_ now: Double) { seconds.withLock { $0 = now } }
+
+    /// Moves the time forward by `seconds`.
+    public func advance(by seconds: Double) { self.seconds.withLock { $0 += seconds } }
+
+    /// Moves the time forward by `duration`.
+    public func advance(by duration: Duration) {
+        let (s, a) = duration.components
+        advance(by: Double(s) + Double(a) / 1e18)
+    }
+}
+
+extension CacheClock {
+    /// Microseconds since the epoch, as stored on disk.
+    var micros: Int64 { Int64((now * 1_000_000).rounded()) }
+}
+
+/// An expiry: how long from now an entry stays valid.
+public struct Expiry: Sendable, Equatable, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral {
+    /// Seconds from now.
+    public var seconds: Double
+
+    public init(seconds: Double) { self.seconds = seconds }
+    public init(integerLiteral value: Int) { seconds = Double(value) }
+    public init(floatLiteral value: Double) { seconds = value }
+
+    public static func seconds(_ s: Double) -> Expiry { Expiry(seconds: s) }
+    public static func after(_ d: Duration) -> Expiry {
+        let (s, a) = d.components
+        return Expiry(seconds: Double(s) + Double(a) / 1e18)
+    }
+
+    /// The on-disk expire time (µs since the epoch) for an entry stored at `now` (µs).
+    func expireTime(from now: Int64) -> Int64 { now + Int64((seconds * 1_000_000).rounded()) }
+}

@@ -1,0 +1,85 @@
+import FoundationEssentials
+
+/// A value that can be a cache key. Its canonical bytes are what is stored: the same key maps to
+/// the same bytes in every process and every run. The first byte tells the kind, so keys of
+/// different types never collide (`1` and `"1"` are different keys):
+///
+/// | type | bytes |
+/// |---|---|
+/// | `String` | `s` + UTF-8 |
+/// | `[UInt8]`, `Data` | `b` + the bytes |
+/// | integers | `i` + decimal digits (`Int`, `Int64`, `UInt8`… with the same value are the same key) |
+/// | `Double` | `f` + the shortest decimal that reads back as the same `Double` |
+/// | ``CodableKey`` | `j` + JSON with sorted object keys |
+public protocol CacheKey: Sendable {
+    /// The canonical bytes of the key.
+    var cacheKeyBytes: [UInt8] { get }
+}
+
+extension String: CacheKey {
+    public var cacheKeyBytes: [UInt8] { [0x73] + Array(utf8) }
+}
+
+extension Array: CacheKey where Element == UInt8 {
+    public var cacheKeyBytes: [UInt8] { [0x62] + self }
+}
+
+extension Data: CacheKey {
+    public var cacheKeyBytes: [UInt8] { [0x62] + Array(self) }
+}
+
+extension Int: CacheKey { public var cacheKeyBytes: [UInt8] { [0x69] + Array(String(self).utf8) } }
+extension Int64: CacheKey { public var cacheKeyBytes: [UInt8] { [0x69] + Array(String(self).utf8) } }
+extension Int32: CacheKey { public var cacheKeyBytes: [UInt8] { [0x69] + Array(String(self).utf8) } }
+extension UInt64: CacheKey { public var cacheKeyBytes: [UInt8] { [0x69] + Array(String(self).utf8) } }
+extension UInt32: CacheKey { public var cacheKeyBytes: [UInt8] { [0x69] + Array(String(self).utf8) } }
+extension Double: CacheKey { public var cacheKeyBytes: [UInt8] { [0x66] + Array("\(self)".utf8) } }
+
+/// Any `Encodable` value as a key, through JSON with sorted keys (stable across runs for the same
+/// value and type definition).
+public struct CodableKey<Value: Encodable & Sendable>: CacheKey {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
+
+    public var cacheKeyBytes: [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding a value that is already in memory only fails for values JSON cannot represent
+        // (non-finite floats); those become a distinct, stable key rather than a crash.
+        let json = (try? encoder.encode(value)).map { Array($0) } ?? Array("\(value)".utf8)
+        return [0x6A] + json
+    }
+}
+
+/// A key as stored, decoded back for display (the command-line tool, listings).
+public enum StoredKey: Sendable, Hashable, CustomStringConvertible {
+    case string(String)
+    case bytes([UInt8])
+    case integer(String)
+    case double(String)
+    case json(String)
+    /// Bytes that do not follow the typed encoding (written through the engine directly).
+    case raw([UInt8])
+
+    public init(bytes: [UInt8]) {
+        guard let first = bytes.first else { self = .raw(bytes); return }
+        let rest = Array(bytes.dropFirst())
+        switch first {
+        case 0x73: self = String(validating: rest, as: UTF8.self).map(StoredKey.string) ?? .raw(bytes)
+        case 0x62: self = .bytes(rest)
+        case 0x69: self = .integer(String(decoding: rest, as: UTF8.self))
+        case 0x66: self = .double(String(decoding: rest, as: UTF8.self))
+        case 0x6A: self = .json(String(decoding: rest, as: UTF8.self))
+        default: self = .raw(bytes)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .string(let s): s
+        case .bytes(let b): "bytes:" + Data(b).base64EncodedString()
+        case .integer(let s), .double(let s), .json(let s): s
+        case .raw(let b): "raw:" + Data(b).base64EncodedString()
+        }
+    }
+}
