@@ -52,8 +52,8 @@ public enum AccessTracking: Sendable, Equatable {
     /// A referenced bit (the eviction walk gives referenced entries a second chance: CLOCK, an
     /// approximation of least-recently-used).
     case recency
-    /// A logarithmic use counter that the eviction walk halves (an approximation of
-    /// least-frequently-used with aging).
+    /// A logarithmic use counter that each pass of the eviction walk decrements (an approximation
+    /// of least-frequently-used with aging).
     case frequency
 }
 

@@ -5,7 +5,8 @@ import Testing
 @Suite("Cache operations")
 struct CacheTests {
     @Test func setGetAcrossTypes() throws {
-        let (cache, _, _) = try makeCache()
+        let fixture = try makeCache()
+        let cache = fixture.cache
         try cache.set("bytes", [1, 2, 3] as [UInt8])
         try cache.set("text", "hello")
         try cache.set("int", 42)
@@ -29,7 +30,8 @@ struct CacheTests {
     }
 
     @Test func typeMismatchIsAnError() throws {
-        let (cache, _, _) = try makeCache()
+        let fixture = try makeCache()
+        let cache = fixture.cache
         try cache.set("text", "hello")
         #expect { try cache.get("text", as: Int.self) } throws: { ($0 as? CaskError)?.code == .typeMismatch }
         #expect { try cache.get("text", as: Report.self) } throws: { ($0 as? CaskError)?.code == .typeMismatch }
@@ -37,7 +39,8 @@ struct CacheTests {
     }
 
     @Test func expiryFollowsTheClock() throws {
-        let (cache, clock, _) = try makeCache()
+        let fixture = try makeCache()
+        let (cache, clock) = (fixture.cache, fixture.clock)
         try cache.set("k", "v", expire: 10)
         let e = try #require(try cache.entry("k", as: String.self))
         #expect(e.expireTime == clock.now + 10)
@@ -58,7 +61,8 @@ struct CacheTests {
     }
 
     @Test func addOnlyWhenAbsentOrExpired() throws {
-        let (cache, clock, _) = try makeCache()
+        let fixture = try makeCache()
+        let (cache, clock) = (fixture.cache, fixture.clock)
         #expect(try cache.add("k", "first", expire: 5))
         #expect(try !cache.add("k", "second"))
         #expect(try cache.get("k", as: String.self) == "first")
@@ -68,7 +72,8 @@ struct CacheTests {
     }
 
     @Test func popIsAtomicAcrossThreads() throws {
-        let (cache, _, _) = try makeCache()
+        let fixture = try makeCache()
+        let cache = fixture.cache
         for i in 0..<200 { try cache.set("k\(i)", i) }
         let winners = Winners()
         DispatchQueue.concurrentPerform(iterations: 4) { _ in
@@ -81,7 +86,8 @@ struct CacheTests {
     }
 
     @Test func incrAndDecr() throws {
-        let (cache, clock, _) = try makeCache()
+        let fixture = try makeCache()
+        let (cache, clock) = (fixture.cache, fixture.clock)
         #expect(try cache.incr("n") == 1)
         #expect(try cache.incr("n", by: 10) == 11)
         #expect(try cache.decr("n", by: 3) == 8)
@@ -104,7 +110,8 @@ struct CacheTests {
 
     @Test func tagsAndEvictByTag() throws {
         for index in [false, true] {
-            let (cache, _, _) = try makeCache(CacheSettings(tagIndex: index))
+            let fixture = try makeCache(CacheSettings(tagIndex: index))
+        let cache = fixture.cache
             for i in 0..<50 { try cache.set("a\(i)", i, tag: "alpha") }
             for i in 0..<30 { try cache.set("b\(i)", i, tag: "beta") }
             try cache.set("a3", 3, tag: "beta")  // retagged
@@ -117,7 +124,8 @@ struct CacheTests {
     }
 
     @Test func expireRemovesExpiredAndCounts() throws {
-        let (cache, clock, _) = try makeCache()
+        let fixture = try makeCache()
+        let (cache, clock) = (fixture.cache, fixture.clock)
         for i in 0..<20 { try cache.set("e\(i)", i, expire: Expiry(seconds: Double(i + 1))) }
         for i in 0..<5 { try cache.set("keep\(i)", i) }
         clock.advance(by: 10.5)
@@ -127,7 +135,8 @@ struct CacheTests {
     }
 
     @Test func statisticsCountHitsAndMisses() throws {
-        let (cache, _, _) = try makeCache(CacheSettings(statistics: true))
+        let fixture = try makeCache(CacheSettings(statistics: true))
+        let cache = fixture.cache
         try cache.set("a", 1)
         _ = try cache.get("a", as: Int.self)
         _ = try cache.get("a", as: Int.self)
@@ -142,7 +151,8 @@ struct CacheTests {
     @Test func settingsArePersistedAndOverridden() throws {
         let dir = TempDir()
         do {
-            let (c, _, _) = try makeCache(CacheSettings(shards: 3, sizeLimit: 1 << 20, evictionPolicy: .leastRecentlyUsed), dir: dir)
+            let fixture = try makeCache(CacheSettings(shards: 3, sizeLimit: 1 << 20, evictionPolicy: .leastRecentlyUsed), dir: dir)
+        let c = fixture.cache
             try c.close()
         }
         let reopened = try Cache(directory: dir.path)
@@ -168,7 +178,8 @@ struct CacheTests {
     }
 
     @Test func largeValuesLiveInFilesAndAreCleanedUp() throws {
-        let (cache, _, dir) = try makeCache(CacheSettings(minFileSize: 1024))
+        let fixture = try makeCache(CacheSettings(minFileSize: 1024))
+        let (cache, dir) = (fixture.cache, fixture.dir)
         let big = (0..<100_000).map { UInt8($0 % 251) }
         try cache.set("big", big)
         #expect(try cache.get("big") == big)
@@ -190,7 +201,8 @@ struct CacheTests {
     }
 
     @Test func compressionIsTransparent() throws {
-        let (cache, _, _) = try makeCache(CacheSettings(compressionLevel: 6, compressionMinSize: 64))
+        let fixture = try makeCache(CacheSettings(compressionLevel: 6, compressionMinSize: 64))
+        let cache = fixture.cache
         let text = String(repeating: "compressible text ", count: 500)
         try cache.set("t", text)
         #expect(try cache.get("t", as: String.self) == text)
@@ -202,7 +214,8 @@ struct CacheTests {
     }
 
     @Test func bulkOperations() throws {
-        let (cache, _, _) = try makeCache()
+        let fixture = try makeCache()
+        let cache = fixture.cache
         try cache.set(many: (0..<100).map { ("k\($0)", $0) })
         let got = try cache.get(many: ["k1", "k50", "nope", "k99"], as: Int.self)
         #expect(got == [1, 50, nil, 99])
@@ -211,7 +224,8 @@ struct CacheTests {
     }
 
     @Test func iterationFollowsStoreOrder() throws {
-        let (cache, clock, _) = try makeCache()
+        let fixture = try makeCache()
+        let (cache, clock) = (fixture.cache, fixture.clock)
         for i in 0..<20 {
             try cache.set("k\(i)", i)
             clock.advance(by: 0.001)
@@ -226,7 +240,8 @@ struct CacheTests {
     }
 
     @Test func queues() throws {
-        let (cache, _, _) = try makeCache()
+        let fixture = try makeCache()
+        let cache = fixture.cache
         for i in 0..<5 { try cache.push(i) }
         try cache.push(-1, side: .front)
         #expect(try cache.pull(as: Int.self)?.value == -1)
@@ -242,7 +257,8 @@ struct CacheTests {
     }
 
     @Test func transactionsApplyTogetherOrNotAtAll() throws {
-        let (cache, _, _) = try makeCache()
+        let fixture = try makeCache()
+        let cache = fixture.cache
         try cache.set("a", 1)
         try cache.transact { tx in
             let a = try tx.get("a", as: Int.self)!
@@ -270,7 +286,8 @@ struct CacheTests {
     }
 
     @Test func closedCacheThrows() throws {
-        let (cache, _, _) = try makeCache()
+        let fixture = try makeCache()
+        let cache = fixture.cache
         try cache.close()
         #expect { try cache.set("k", "v") } throws: { ($0 as? CaskError)?.code == .closed }
     }

@@ -10,12 +10,25 @@ final class TempDir: @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
+/// A cache on a fresh directory with a frozen clock; keeps the directory alive while it lives.
+final class Fixture: @unchecked Sendable {
+    // @unchecked: immutable after init.
+    let cache: Cache
+    let clock: ManualClock
+    let dir: TempDir
+    init(cache: Cache, clock: ManualClock, dir: TempDir) {
+        self.cache = cache
+        self.clock = clock
+        self.dir = dir
+    }
+}
+
 /// A cache on a fresh directory with a frozen clock (2026-01-01 09:00 UTC).
-func makeCache(_ settings: CacheSettings = CacheSettings(), dir: TempDir = TempDir()) throws -> (Cache, ManualClock, TempDir) {
+func makeCache(_ settings: CacheSettings = CacheSettings(), dir: TempDir = TempDir()) throws -> Fixture {
     let clock = ManualClock(now: 1_767_258_000)
     var s = settings
     if s.shards == nil { s.shards = 2 }
-    return (try Cache(directory: dir.path, settings: s, clock: clock), clock, dir)
+    return Fixture(cache: try Cache(directory: dir.path, settings: s, clock: clock), clock: clock, dir: dir)
 }
 
 func builtExecutable(_ name: String) -> String {

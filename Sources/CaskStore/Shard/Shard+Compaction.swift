@@ -327,6 +327,7 @@ extension Shard {
             s.directory.removeAll()
             s.externalBytes = 0
             s.hand = nil
+            s.expiryHand = nil
             s.sharedVersion = next.version
             shared.store(.version, next.version)
             shared.store(.position, s.applied.packed)

@@ -21,20 +21,25 @@ public enum EvictionOrder: Sendable {
     case storeOrder
     /// Entries read since the walk last passed get a second chance (CLOCK).
     case recency
-    /// Entries with a use count are passed over while their count halves on each pass.
+    /// Entries with a use count are passed over while their count drops by one on each pass.
     case frequency
 }
 
-/// The logarithmic use counter of `AccessTracking.frequency` (8 bits, starting at 5 so that new
-/// entries are not the first victims; each read increments it with probability 1 / (10 * n + 1)).
+/// The use counter of `AccessTracking.frequency`: a new entry starts at 1; each read adds 1 up to
+/// 8, and beyond that with probability 1 / (10 * (n - 7) + 1), so the counter grows with the
+/// logarithm of the reads (at most 255). Each pass of the eviction walk takes 1 away.
 enum AccessCounter {
-    static let initial: UInt16 = 5
+    static let initial: UInt16 = 1
+    static let linear: UInt16 = 8
 
     @inline(__always)
     static func increment(_ counter: inout UInt16, random: UInt64) {
         guard counter < 255 else { return }
-        let base = UInt64(counter > initial ? counter - initial : 0)
-        if random % (base * 10 + 1) == 0 { counter += 1 }
+        if counter < linear {
+            counter += 1
+            return
+        }
+        if random % (UInt64(counter - linear + 1) * 10 + 1) == 0 { counter += 1 }
     }
 }
 
@@ -72,7 +77,8 @@ extension Shard {
     func evictLocked(_ s: inout ShardState, count: Int, order: EvictionOrder, onlyExpired: Bool, now: Int64,
                      budget: Int) throws -> [RemovedRecord] {
         var removed: [RemovedRecord] = []
-        var hand = s.hand ?? LogPosition(segment: s.manifest.segments[0].id, offset: 0)
+        // Expiry sweeps have a hand of their own, so they never move the eviction order's hand.
+        var hand = (onlyExpired ? s.expiryHand : s.hand) ?? LogPosition(segment: s.manifest.segments[0].id, offset: 0)
         var steps = 0
         var wraps = 0
         while removed.count < count && steps < budget && wraps < 2 {
@@ -118,13 +124,13 @@ extension Shard {
                 case .recency:
                     if e.access != 0 { s.directory.setAccess(hash: hash) { $0 = 0 } } else { victim = true }
                 case .frequency:
-                    if e.access > 0 { s.directory.setAccess(hash: hash) { $0 /= 2 } } else { victim = true }
+                    if e.access > 0 { s.directory.setAccess(hash: hash) { $0 -= 1 } } else { victim = true }
                 }
             }
             guard victim else { continue }
             removed.append(try removeLocked(&s, hash: hash, key: key, entry: e, expired: expired, now: now))
         }
-        s.hand = hand
+        if onlyExpired { s.expiryHand = hand } else { s.hand = hand }
         return removed
     }
 

@@ -22,6 +22,8 @@ struct ShardState {
     var externalBytes = 0
     /// Where the eviction walk stopped (this process only).
     var hand: LogPosition?
+    /// Where the last sweep for expired entries stopped.
+    var expiryHand: LogPosition?
     /// Writes since the writer last looked for expired entries (culling).
     var writesSinceCull = 0
     /// Random state for the frequency counter's probabilistic increments.
