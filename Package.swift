@@ -46,7 +46,7 @@ let package = Package(
         // Child process used by multi-process tests (writes/reads a store on command).
         .executableTarget(
             name: "cask-test-worker",
-            dependencies: ["CaskStore"],
+            dependencies: ["CaskStore", "Cask"],
             path: "Sources/CaskTestWorker"
         ),
         .testTarget(

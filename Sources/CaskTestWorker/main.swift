@@ -6,13 +6,21 @@
 //       sets "<prefix>-<i>" = "value-<prefix>-<i>" for i in 0..<count; prints "ack <i>" after each
 //   cask-test-worker read <dir> <key>
 //       prints the value, or exits 1 if absent
+//   cask-test-worker cache-add <dir> <name> <keys>
+//       Cache.add("a<i>", name) for each i; prints "added <i>" for every add that succeeded
+//   cask-test-worker cache-stress <dir> <seed> <ops> <threads>
+//       random set/get/delete/add/incr/pop/touch/evict/expire through a Cache from several
+//       threads; values are "<seed>:<n>" so readers can check each one was written
 //   cask-test-worker churn <dir> <seed> <ops>
 //       random puts/deletes over 50 keys "k<n>" with values "<seed>:<op>"; compacts now and then;
 //       prints "put <key> <value>" / "del <key>" after each acknowledged write
 #if canImport(Glibc)
 import Glibc
 #endif
+import Cask
 import CaskStore
+import Dispatch
+import Synchronization
 
 /// Writes a line straight to a descriptor (unbuffered: the parent sees it before a kill).
 func writeLine(_ fd: Int32, _ line: String) {
@@ -55,6 +63,49 @@ do {
         let store = try Store(directory: args[2], options: options)
         guard let v = try store.get(Array(args[3].utf8)) else { exit(1) }
         emit(String(decoding: v, as: UTF8.self))
+    case "cache-add":
+        guard args.count >= 5, let keys = Int(args[4]) else { fail("cache-add <dir> <name> <keys>") }
+        let cache = try Cache(directory: args[2], settings: CacheSettings(shards: 4))
+        for i in 0..<keys where try cache.add("a\(i)", args[3]) { emit("added \(i)") }
+        try cache.close()
+    case "cache-stress":
+        guard args.count >= 6, let seed = UInt64(args[3]), let ops = Int(args[4]), let threads = Int(args[5]) else {
+            fail("cache-stress <dir> <seed> <ops> <threads>")
+        }
+        let cache = try Cache(directory: args[2], settings: CacheSettings(shards: 4, minFileSize: 2048))
+        let increments = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var rng = (seed &* 31 &+ UInt64(t)) &* 0x9E37_79B9_7F4A_7C15 | 1
+            func next(_ n: Int) -> Int {
+                rng ^= rng << 13
+                rng ^= rng >> 7
+                rng ^= rng << 17
+                return Int(rng % UInt64(n))
+            }
+            do {
+                for n in 0..<ops {
+                    let key = "s\(next(40))"
+                    let value = "\(seed):\(t):\(n)" + String(repeating: "x", count: next(4) == 0 ? 3000 : next(50))
+                    switch next(12) {
+                    case 0, 1, 2: try cache.set(key, value, expire: next(3) == 0 ? 0.05 : nil, tag: next(2) == 0 ? "even" : nil)
+                    case 3, 4, 5:
+                        if let v = try cache.get(key, as: String.self), !v.contains(":") { fail("read garbage \(v.prefix(40))") }
+                    case 6: try cache.delete(key)
+                    case 7: try cache.add(key, value)
+                    case 8:
+                        try cache.incr("shared-counter")
+                        increments.add(1, ordering: .relaxed)
+                    case 9: _ = try cache.pop(key, as: String.self)
+                    case 10: try cache.touch(key, expire: 10)
+                    default: if next(20) == 0 { try cache.evict(tag: "even") } else { try cache.expire() }
+                    }
+                }
+            } catch {
+                fail("\(error)")
+            }
+        }
+        emit("increments \(increments.load(ordering: .relaxed))")
+        try cache.close()
     case "churn":
         guard args.count >= 5, let seed = UInt64(args[3]), let ops = Int(args[4]) else { fail("churn <dir> <seed> <ops>") }
         let store = try Store(directory: args[2], options: options)
