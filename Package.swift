@@ -37,6 +37,7 @@ let package = Package(
         .executableTarget(
             name: "cask",
             dependencies: [
+                "Cask",
                 "CaskStore",
                 "CaskBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -52,6 +53,10 @@ let package = Package(
         .testTarget(
             name: "CaskTests",
             dependencies: ["Cask", "cask-test-worker"]
+        ),
+        .testTarget(
+            name: "CaskToolTests",
+            dependencies: ["cask"]
         ),
         .testTarget(
             name: "CaskStoreTests",

@@ -205,3 +205,72 @@ extension Cache {
     }
 }
 
+
+/// A stored value in whatever representation it was stored with (for tools that do not know the
+/// type in advance, such as the command-line tool).
+public enum StoredValue: Sendable, Equatable {
+    case bytes([UInt8])
+    case string(String)
+    case integer(Int64)
+    case double(Double)
+    /// Encoded by the cache's coder (JSON by default).
+    case coded([UInt8])
+
+    /// The value as bytes: raw bytes, UTF-8 text, decimal digits, or the coder's bytes.
+    public var renderedBytes: [UInt8] {
+        switch self {
+        case .bytes(let b), .coded(let b): b
+        case .string(let s): Array(s.utf8)
+        case .integer(let n): Array(String(n).utf8)
+        case .double(let d): Array("\(d)".utf8)
+        }
+    }
+
+    /// The name of the representation ("bytes", "string", "integer", "double", "coded").
+    public var typeName: String {
+        switch self {
+        case .bytes: "bytes"
+        case .string: "string"
+        case .integer: "integer"
+        case .double: "double"
+        case .coded: "coded"
+        }
+    }
+}
+
+extension Cache {
+    /// The value of `key` as stored, with its metadata, whatever its type.
+    public func storedValue(_ key: some CacheKey) throws -> CacheEntry<StoredValue>? {
+        try storedValue(rawKey: key.cacheKeyBytes)
+    }
+
+    /// ``storedValue(_:)`` for a key given as its canonical bytes (``StoredKey`` listings).
+    public func storedValue(rawKey k: [UInt8]) throws -> CacheEntry<StoredValue>? {
+        let found = try k.withUnsafeBytes { kb in
+            try store.read(kb, now: now) { v in (try Cache.capture(v), v.expireTime, Array(v.tag), v.storeTime) }
+        }
+        guard let (stored, expire, tag, storedAt) = found else { return nil }
+        let (encoding, bytes) = try materialize(stored)
+        let value: StoredValue
+        switch encoding {
+        case .bytes: value = .bytes(bytes)
+        case .string: value = .string(String(decoding: bytes, as: UTF8.self))
+        case .integer: value = .integer(bytes.count == 8 ? ValueCodec.int64(bytes) : 0)
+        case .double: value = .double(bytes.count == 8 ? Double(bitPattern: UInt64(bitPattern: ValueCodec.int64(bytes))) : 0)
+        case .coded: value = .coded(bytes)
+        }
+        return CacheEntry(value: value, expireTime: expire == 0 ? nil : Double(expire) / 1e6,
+                          tag: tag.isEmpty ? nil : String(decoding: tag, as: UTF8.self), storeTime: Double(storedAt) / 1e6)
+    }
+
+    /// Stores a value in the given representation under a key given as canonical bytes (import).
+    public func setStored(rawKey k: [UInt8], _ value: StoredValue, expire: Expiry? = nil, tag: String? = nil) throws {
+        switch value {
+        case .bytes(let b): try store(k, .bytes, b, expire: expire, tag: tag)
+        case .string(let s): try store(k, .string, Array(s.utf8), expire: expire, tag: tag)
+        case .integer(let n): try store(k, .integer, ValueCodec.le(n), expire: expire, tag: tag)
+        case .double(let d): try store(k, .double, ValueCodec.le(Int64(bitPattern: d.bitPattern)), expire: expire, tag: tag)
+        case .coded(let b): try store(k, .coded, b, expire: expire, tag: tag)
+        }
+    }
+}

@@ -50,10 +50,13 @@ public final class Cache: Sendable {
     ///   - settings: Overrides of the stored settings; what is given is stored for later opens.
     ///   - clock: Where the time comes from (inject a ``ManualClock`` in tests).
     ///   - coder: How `Codable` values are encoded (JSON by default).
+    ///   - persistSettings: Store the given settings in the directory (the default, as diskcache
+    ///     does). Pass false to apply them to this handle only (e.g. a one-off durability mode).
     /// - Throws: ``CaskError`` — `.notACache` for a directory holding something else,
     ///   `.invalidArgument` for bad settings, `.io` (with errno) for permission or disk problems.
     public init(directory: String? = nil, settings: CacheSettings = CacheSettings(),
-                clock: any CacheClock = SystemClock(), coder: any CacheCoder = JSONCacheCoder()) throws {
+                clock: any CacheClock = SystemClock(), coder: any CacheCoder = JSONCacheCoder(),
+                persistSettings: Bool = true) throws {
         let path: String
         if let directory {
             path = directory
@@ -66,9 +69,7 @@ public final class Cache: Sendable {
             path = String(cString: made)
             isTemporary = true
         }
-        if mkdir(path, 0o700) != 0 && errno != EEXIST {
-            throw CaskError(.io, "cannot create cache directory", path: path, errno: errno)
-        }
+        try Cache.makeDirectories(path)
         let settingsPath = path + "/" + CacheConfiguration.fileName
         var config = CacheConfiguration()
         let stored = try Cache.readText(settingsPath)
@@ -92,7 +93,7 @@ public final class Cache: Sendable {
         }
         store = try Store(directory: path, options: options)
         config.shards = store.shardCount
-        if stored != config.encoded {
+        if persistSettings && stored != config.encoded {
             try FileSystem.replaceAtomically(settingsPath, with: Array(config.encoded.utf8), directory: path)
         }
         self.directory = path
@@ -109,6 +110,25 @@ public final class Cache: Sendable {
             default: .storeOrder
             }
             cullRequest = CullRequest(sizeLimit: max(1, config.sizeLimit / store.shardCount), limit: config.cullLimit, order: order)
+        }
+    }
+
+    /// Creates `path` (mode 0700) and any missing parent directories (mode 0755), like `mkdir -p`.
+    static func makeDirectories(_ path: String) throws {
+        if mkdir(path, 0o700) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT else { throw CaskError(.io, "cannot create cache directory", path: path, errno: errno) }
+        var parent = path
+        while parent.hasSuffix("/") { parent.removeLast() }
+        if let slash = parent.lastIndex(of: "/"), slash != parent.startIndex {
+            let up = String(parent[..<slash])
+            if mkdir(up, 0o755) != 0 && errno != EEXIST {
+                if errno == ENOENT { try makeDirectories(up) } else {
+                    throw CaskError(.io, "cannot create directory", path: up, errno: errno)
+                }
+            }
+        }
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw CaskError(.io, "cannot create cache directory", path: path, errno: errno)
         }
     }
 
