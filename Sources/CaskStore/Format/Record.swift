@@ -143,6 +143,18 @@ package enum RecordCodec {
         return crc == p.le(0, as: UInt32.self) ? .valid(h) : .invalid
     }
 
+    /// Checks only what makes the header usable (magic, kind, flags, lengths within `available`),
+    /// not the CRC: for walks over records that were validated when they were applied.
+    @inline(__always)
+    package static func plausibleHeader(_ p: UnsafeRawPointer, available: Int) -> RecordHeader? {
+        guard available >= RecordHeader.size, p.le(4, as: UInt16.self) == RecordHeader.magic,
+              RecordKind(rawValue: p.load(fromByteOffset: 6, as: UInt8.self)) != nil else { return nil }
+        let h = header(at: p)
+        guard h.flags.rawValue & ~RecordFlags.validMask == 0, h.valueLength <= RecordHeader.maxValueLength,
+              h.length <= available else { return nil }
+        return h
+    }
+
     static func isZero(_ p: UnsafeRawPointer, _ count: Int) -> Bool {
         for i in 0..<count where p.load(fromByteOffset: i, as: UInt8.self) != 0 { return false }
         return true
