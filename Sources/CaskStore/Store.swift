@@ -257,7 +257,11 @@ public final class Store: Sendable {
             if options.durability != .none {
                 do { try s.syncIfNeeded() } catch { failure = failure ?? (error as? CaskError) }
             }
-            s.state.withLock { $0.closed = true }
+            s.state.withLock { st in
+                st.closed = true
+                // Sealed segments' descriptors and mappings go now; the rest with the store.
+                st.segments = [:]
+            }
         }
         if let failure { throw failure }
     }

@@ -146,6 +146,25 @@ struct StoreTests {
         #expect(try a.count == 0)
     }
 
+    /// Opening and closing stores must not leak descriptors ("too many open files").
+    @Test func openCloseDoesNotLeakDescriptors() throws {
+        let dir = TemporaryDirectory()
+        func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
+        do {
+            let s = try Store(directory: dir.path, options: .testing(shards: 4, segmentSize: 4096))
+            for i in 0..<200 { try s.put(bytes("k\(i)"), [UInt8](repeating: 1, count: 100)) }
+            try s.close()
+        }
+        let before = openDescriptors()
+        for _ in 0..<50 {
+            let s = try Store(directory: dir.path, options: .testing(shards: 4, segmentSize: 4096))
+            _ = try s.get(bytes("k1"))
+            try s.close()
+        }
+        // Other tests run in parallel and open files too: allow some slack, far below 50 x 4 shards.
+        #expect(openDescriptors() - before < 40)
+    }
+
     @Test func durabilityModesWork() throws {
         for mode: Durability in [.always, .interval(.milliseconds(5))] {
             let dir = TemporaryDirectory()

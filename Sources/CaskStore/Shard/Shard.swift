@@ -192,6 +192,11 @@ final class Shard: Sendable {
         }
     }
 
+    deinit {
+        // Closing the descriptor also releases any flock this process still held through it.
+        lockFile.close()
+    }
+
     // MARK: Locking
 
     static func lock(_ file: FileRef, _ operation: Int32) throws {
