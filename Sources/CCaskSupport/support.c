@@ -1,2 +1,2 @@
-// The shims are header-only (static inline); this file gives the target a translation unit.
+// Most shims are header-only (static inline); CRC-32C lives in crc32c.c.
 #include "CCaskSupport.h"

@@ -1,5 +1,6 @@
 import Testing
 @testable import CaskStore
+import CCaskSupport
 
 @Suite("On-disk formats")
 struct FormatTests {
@@ -96,5 +97,19 @@ struct FormatTests {
         #expect(KeyHash.hash(bytes("a")) == 10_212_522_832_626_009_046)
         #expect(KeyHash.hash(bytes("0123456789abcdef")) == 9_498_071_650_250_544_522)
         #expect(KeyHash.hash(bytes("hello world, cask")) == 11_404_058_252_259_489_102)
+    }
+}
+
+@Suite("Checksum")
+struct ChecksumTests {
+    /// The standard CRC-32C check value, and agreement of the accelerated and portable versions.
+    @Test func crc32cMatchesTheStandardAndTheSoftwareVersion() {
+        #expect(Checksum.crc32(Array("123456789".utf8)) == 0xE306_9283)
+        var rng = SeededRandom(seed: 5)
+        for n in [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4099] {
+            let data = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let soft = data.withUnsafeBytes { cask_crc32c_software(0, $0.baseAddress, UInt64(n)) }
+            #expect(Checksum.crc32(data) == soft, "length \(n)")
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 // Small C shims for the Cask engine.
 //
-// 1. zlib (CRC-32 for record checksums, deflate/inflate for value compression).
+// 1. CRC-32C for checksums (crc32c.c) and zlib for value compression.
 // 2. C11 atomics on memory inside a shared mmapped file. Swift's `Atomic` cannot live at an
 //    arbitrary address of a mapping shared between processes, so the engine reads and writes the
 //    shared shard header through these functions.
@@ -15,6 +15,12 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+/// CRC-32C of `count` bytes, continuing from `crc` (0 to start). Hardware-accelerated when possible.
+uint32_t cask_crc32c(uint32_t crc, const void *bytes, uint64_t count);
+/// The portable table-driven CRC-32C (tests compare it with the accelerated one).
+uint32_t cask_crc32c_software(uint32_t crc, const void *bytes, uint64_t count);
+
+/// zlib's CRC-32 (IEEE polynomial).
 static inline uint32_t cask_crc32(uint32_t crc, const void *bytes, uint64_t count) {
     const unsigned char *p = (const unsigned char *)bytes;
     uLong c = crc;

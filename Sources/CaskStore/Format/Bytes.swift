@@ -20,17 +20,18 @@ extension UnsafeRawBufferPointer {
     }
 }
 
-/// CRC-32 (the zlib/IEEE polynomial) as used by every checksummed structure on disk.
+/// CRC-32C (Castagnoli) as used by every checksummed structure on disk: hardware-accelerated on
+/// x86-64 (SSE 4.2) and arm64, table-driven elsewhere.
 package enum Checksum {
     @inline(__always)
     package static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
-        return cask_crc32(0, base, UInt64(bytes.count))
+        return cask_crc32c(0, base, UInt64(bytes.count))
     }
 
     @inline(__always)
     package static func crc32(_ base: UnsafeRawPointer, _ count: Int) -> UInt32 {
-        count > 0 ? cask_crc32(0, base, UInt64(count)) : 0
+        count > 0 ? cask_crc32c(0, base, UInt64(count)) : 0
     }
 
     package static func crc32(_ bytes: [UInt8]) -> UInt32 {
