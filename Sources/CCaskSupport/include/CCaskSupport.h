@@ -76,6 +76,14 @@ static inline int cask_inflate(unsigned char *dst, uint64_t *dst_len, const unsi
 
 static inline uint64_t cask_deflate_bound(uint64_t n) { return compressBound((uLong)n); }
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+/// Returns freed heap memory to the system (benchmarks measure what a store keeps).
+static inline void cask_malloc_trim(void) { malloc_trim(0); }
+#else
+static inline void cask_malloc_trim(void) {}
+#endif
+
 // Swift sees `flock` and `stat` as both a struct and a function; these names are unambiguous.
 static inline int cask_flock(int fd, int operation) { return flock(fd, operation); }
 static inline int cask_stat(const char *path, struct stat *st) { return stat(path, st); }
