@@ -25,8 +25,12 @@ extension Shard {
             case .success(let n): names = n
             case .failure(let e): throw CaskError.io("cannot list shard directory", path: path, errno: e)
             }
-            if names.contains(where: { $0.hasSuffix(".log") }) {
-                throw CaskError(.corrupted, "shard has segments but no MANIFEST", path: path)
+            // Creation makes an empty first segment, then the manifest: a crash in between leaves
+            // an empty segment, which is safe to start over. Data is only written once a manifest exists.
+            for name in names where name.hasSuffix(".log") {
+                guard case .success(let st) = Sys.stat(path: path + "/" + name), st.st_size == 0 else {
+                    throw CaskError(.corrupted, "shard has segments but no MANIFEST", path: path)
+                }
             }
             manifest = Manifest(version: 1, nextSegmentID: 2, segments: [.init(id: 1, hasHint: false)])
             let first = try FileRef.open(path + "/" + Segment.fileName(1), flags: O_RDWR | O_CREAT | O_TRUNC)
