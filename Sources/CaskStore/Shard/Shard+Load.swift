@@ -180,7 +180,7 @@ extension Shard {
     func catchUp(_ s: inout ShardState, exclusive: Bool) throws {
         var scratch = RecoveryReport()
         defer { if !scratch.corruptRanges.isEmpty { report.withLock { $0.merge(scratch) } } }
-        for _ in 0..<64 {
+        for attempt in 0..<64 {
             let version = shared.load(.version)
             if version != s.sharedVersion {
                 let m = try readManifest()
@@ -194,7 +194,25 @@ extension Shard {
                 s.sharedVersion = version
             }
             let position = LogPosition(packed: shared.load(.position))
-            guard position.segment == s.active.id else { continue }  // the manifest moved meanwhile
+            guard position.segment == s.active.id else {
+                // A roll is between renaming the manifest and publishing it (wait for it), or a
+                // process died there. Under the write lock nothing is in flight, so it died: adopt
+                // the manifest on disk; once this view follows it, nobody can have written to its
+                // new active segment, so the committed position is this view's start of it.
+                if exclusive {
+                    let disk = try readManifest()
+                    if disk.version > shared.load(.version) {
+                        shared.store(.version, disk.version)
+                    } else if disk.version == s.manifest.version && disk.segments.last?.id == s.active.id {
+                        shared.store(.position, s.applied.packed)
+                    }
+                } else if attempt >= 8 {
+                    try lockExclusive()
+                    defer { unlock() }
+                    return try catchUp(&s, exclusive: true)
+                }
+                continue
+            }
             if position.offset > s.applied.offset {
                 _ = try Shard.scanSegment(&s, s.active, from: Int(s.applied.offset), to: Int(position.offset),
                                           shard: number, report: &scratch)
