@@ -148,6 +148,11 @@ final class Shard: Sendable {
         }
     }
 
+    deinit {
+        // The lock file's descriptor is this shard's own (the header mapping is released by SharedHeader).
+        lockFile.close()
+    }
+
     // MARK: Locking
 
     static func lock(_ file: FileRef, _ operation: Int32) throws {
