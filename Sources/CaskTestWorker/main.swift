@@ -14,6 +14,14 @@
 //   cask-test-worker churn <dir> <seed> <ops>
 //       random puts/deletes over 50 keys "k<n>" with values "<seed>:<op>"; compacts now and then;
 //       prints "put <key> <value>" / "del <key>" after each acknowledged write
+//   cask-test-worker crash-writer <dir> <slot> <seed>
+//       runs until killed: puts (and some deletes) over 200 keys "<slot>-k<n>", compacting every
+//       150 operations; before each write prints "i p <key> <value>" or "i d <key>", after it "ok"
+//   cask-test-worker model <dir> <id> <seed> <ops>
+//       random sets/gets/deletes on keys s0-s7, increments of c0-c2 and add-if-absent/deletes of
+//       a0-a2 (both through `mutate`), compactions; prints one line per operation saying what it
+//       did and saw: "set <k> <v>", "get <k> <v|->", "del <k> <true|false>", "inc <k> <old>",
+//       "add <k> <v> <ok|no>", "compact"
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,8 +48,20 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
+/// xorshift64: a deterministic stream per seed.
+struct XorShift {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+    mutating func next() -> UInt64 {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return state
+    }
+}
+
 let args = CommandLine.arguments
-guard args.count >= 3 else { fail("usage: write|read|churn <dir> ...") }
+guard args.count >= 3 else { fail("usage: write|read|churn|crash-writer|model <dir> ...") }
 var options = StoreOptions()
 options.segmentSize = 64 << 10  // small segments: exercise rolls across processes
 options.compactionMinimumDeadBytes = 32 << 10
@@ -128,6 +148,71 @@ do {
                 let value = "\(seed):\(op)"
                 try store.put(Array(key.utf8), Array(value.utf8))
                 emit("put \(key) \(value)")
+            }
+        }
+        try store.close()
+    case "crash-writer":
+        guard args.count >= 5, let seed = UInt64(args[4]) else { fail("crash-writer <dir> <slot> <seed>") }
+        options.segmentSize = 16 << 10
+        options.compactionMinimumDeadBytes = 8 << 10
+        let store = try Store(directory: args[2], options: options)
+        var rng = XorShift(seed: seed)
+        var op = 0
+        while true {
+            op += 1
+            if op % 150 == 0 {
+                _ = try store.compact()
+                continue
+            }
+            let key = "\(args[3])-k\(rng.next() % 200)"
+            if rng.next() % 7 == 0 {
+                emit("i d \(key)")
+                try store.delete(Array(key.utf8))
+            } else {
+                let value = "\(seed):\(op):" + String(repeating: "v", count: Int(rng.next() % 200))
+                emit("i p \(key) \(value)")
+                try store.put(Array(key.utf8), Array(value.utf8))
+            }
+            emit("ok")
+        }
+    case "model":
+        guard args.count >= 6, let seed = UInt64(args[4]), let ops = Int(args[5]) else { fail("model <dir> <id> <seed> <ops>") }
+        let id = args[3]
+        let store = try Store(directory: args[2], options: options)
+        var rng = XorShift(seed: seed)
+        func show(_ v: [UInt8]?) -> String { v.map { String(decoding: $0, as: UTF8.self) } ?? "-" }
+        for op in 0..<ops {
+            let n = rng.next()
+            switch n % 20 {
+            case 0..<5:
+                let k = "s\(rng.next() % 8)", v = "\(id):\(op)"
+                try store.put(Array(k.utf8), Array(v.utf8))
+                emit("set \(k) \(v)")
+            case 5..<9:
+                let k = ["s", "c", "a"][Int(rng.next() % 3)] + "\(rng.next() % 3)"
+                emit("get \(k) \(show(try store.get(Array(k.utf8))))")
+            case 9:
+                let k = "s\(rng.next() % 8)"
+                emit("del \(k) \(try store.delete(Array(k.utf8)))")
+            case 10..<15:
+                let k = "c\(rng.next() % 3)"
+                let old = try store.mutate(Array(k.utf8)) { view -> (Mutation, Int) in
+                    let current = view.flatMap { Int(String(decoding: $0.value, as: UTF8.self)) } ?? 0
+                    return (.put(value: Array(String(current + 1).utf8)), current)
+                }
+                emit("inc \(k) \(old)")
+            case 15..<18:
+                let k = "a\(rng.next() % 3)", v = "\(id):\(op)"
+                let added = try store.mutate(Array(k.utf8)) { view -> (Mutation, Bool) in
+                    view == nil ? (.put(value: Array(v.utf8)), true) : (.keep, false)
+                }
+                emit("add \(k) \(v) \(added ? "ok" : "no")")
+            case 18:
+                let k = "a\(rng.next() % 3)"
+                emit("del \(k) \(try store.delete(Array(k.utf8)))")
+            default:
+                _ = try store.compact()
+                emit("compact")
             }
         }
         try store.close()

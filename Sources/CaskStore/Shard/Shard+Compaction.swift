@@ -289,7 +289,11 @@ extension Shard {
     /// the compaction lock (no compaction can be writing outputs).
     func removeOrphans(_ s: ShardState) throws {
         guard case .success(let names) = Sys.listDirectory(path) else { return }
-        let live = Set(s.manifest.segments.map { Segment.fileName($0.id) } + s.manifest.segments.map { Segment.hintName($0.id) })
+        // The MANIFEST on disk can be newer than `s.manifest`: a replacement whose rename happened
+        // but whose directory fsync failed was reported as failed. Spare what either one names.
+        let onDisk = (try? readManifest())?.segments ?? []
+        let named = s.manifest.segments + onDisk
+        let live = Set(named.map { Segment.fileName($0.id) } + named.map { Segment.hintName($0.id) })
         for name in names where (name.hasSuffix(".log") || name.hasSuffix(".hint")) && !live.contains(name) {
             let stem = name.split(separator: ".").first.map(String.init) ?? ""
             guard stem.count == 8, stem.allSatisfy(\.isNumber) else { continue }

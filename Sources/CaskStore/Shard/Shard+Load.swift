@@ -25,8 +25,12 @@ extension Shard {
             case .success(let n): names = n
             case .failure(let e): throw CaskError.io("cannot list shard directory", path: path, errno: e)
             }
-            if names.contains(where: { $0.hasSuffix(".log") }) {
-                throw CaskError(.corrupted, "shard has segments but no MANIFEST", path: path)
+            // Creation makes an empty first segment, then the manifest: a crash in between leaves
+            // an empty segment, which is safe to start over. Data is only written once a manifest exists.
+            for name in names where name.hasSuffix(".log") {
+                guard case .success(let st) = Sys.stat(path: path + "/" + name), st.st_size == 0 else {
+                    throw CaskError(.corrupted, "shard has segments but no MANIFEST", path: path)
+                }
             }
             manifest = Manifest(version: 1, nextSegmentID: 2, segments: [.init(id: 1, hasHint: false)])
             let first = try FileRef.open(path + "/" + Segment.fileName(1), flags: O_RDWR | O_CREAT | O_TRUNC)
@@ -181,7 +185,7 @@ extension Shard {
     func catchUp(_ s: inout ShardState, exclusive: Bool) throws {
         var scratch = RecoveryReport()
         defer { if !scratch.corruptRanges.isEmpty { report.withLock { $0.merge(scratch) } } }
-        for _ in 0..<64 {
+        for attempt in 0..<64 {
             let version = shared.load(.version)
             if version != s.sharedVersion {
                 let m = try readManifest()
@@ -195,7 +199,25 @@ extension Shard {
                 s.sharedVersion = version
             }
             let position = LogPosition(packed: shared.load(.position))
-            guard position.segment == s.active.id else { continue }  // the manifest moved meanwhile
+            guard position.segment == s.active.id else {
+                // A roll is between renaming the manifest and publishing it (wait for it), or a
+                // process died there. Under the write lock nothing is in flight, so it died: adopt
+                // the manifest on disk; once this view follows it, nobody can have written to its
+                // new active segment, so the committed position is this view's start of it.
+                if exclusive {
+                    let disk = try readManifest()
+                    if disk.version > shared.load(.version) {
+                        shared.store(.version, disk.version)
+                    } else if disk.version == s.manifest.version && disk.segments.last?.id == s.active.id {
+                        shared.store(.position, s.applied.packed)
+                    }
+                } else if attempt >= 8 {
+                    try lockExclusive()
+                    defer { unlock() }
+                    return try catchUp(&s, exclusive: true)
+                }
+                continue
+            }
             if position.offset > s.applied.offset {
                 _ = try Shard.scanSegment(&s, s.active, from: Int(s.applied.offset), to: Int(position.offset),
                                           shard: number, report: &scratch)

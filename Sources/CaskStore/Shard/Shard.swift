@@ -165,7 +165,11 @@ final class Shard: Sendable {
         self.number = number
         self.path = path
         self.options = options
-        try FileSystem.makeDirectory(path)
+        if try FileSystem.makeDirectory(path) {
+            // Its entry in the store directory must be durable before anything inside it can be.
+            let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+            try FileSystem.syncDirectory(parent.isEmpty ? "/" : parent)
+        }
         let lock = try FileRef.open(path + "/lock", flags: O_RDWR | O_CREAT)
         lockFile = lock
         var header: SharedHeader?
@@ -193,7 +197,8 @@ final class Shard: Sendable {
     }
 
     deinit {
-        // Closing the descriptor also releases any flock this process still held through it.
+        // Closing the descriptor also releases any flock this process still held through it
+        // (the header mapping is released by SharedHeader).
         lockFile.close()
     }
 

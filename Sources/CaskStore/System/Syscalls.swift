@@ -34,6 +34,9 @@ package protocol FaultInjector: Sendable {
     func didTruncate(fd: Int32, path: String?, length: Int64)
     func didRename(from: String, to: String)
     func didUnlink(path: String)
+    /// Called after an open succeeded (with the flags it was called with), and after a mkdir.
+    func didOpen(fd: Int32, path: String, flags: Int32)
+    func didMakeDirectory(path: String)
 }
 
 extension FaultInjector {
@@ -42,6 +45,8 @@ extension FaultInjector {
     package func didTruncate(fd: Int32, path: String?, length: Int64) {}
     package func didRename(from: String, to: String) {}
     package func didUnlink(path: String) {}
+    package func didOpen(fd: Int32, path: String, flags: Int32) {}
+    package func didMakeDirectory(path: String) {}
 }
 
 package enum Faults {
@@ -98,6 +103,7 @@ package enum Sys {
             let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
             if fd >= 0 {
                 Faults.remember(fd: fd, path: path)
+                if let hook = Faults.active { hook.didOpen(fd: fd, path: path, flags: flags) }
                 return .success(fd)
             }
             if errno != EINTR { return .failure(Errno(errno)) }
@@ -173,7 +179,9 @@ package enum Sys {
 
     package static func mkdir(_ path: String, _ mode: mode_t) -> Result<Void, Errno> {
         if case .fail(let e)? = check(.mkdir, path: path) { return .failure(Errno(e)) }
-        return Glibc.mkdir(path, mode) == 0 ? .success(()) : .failure(Errno(errno))
+        if Glibc.mkdir(path, mode) != 0 { return .failure(Errno(errno)) }
+        if let hook = Faults.active { hook.didMakeDirectory(path: path) }
+        return .success(())
     }
 
     /// flock; retries EINTR for blocking requests.
