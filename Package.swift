@@ -50,6 +50,22 @@ let package = Package(
             dependencies: ["CaskStore", "Cask"],
             path: "Sources/CaskTestWorker"
         ),
+        // Child process used by the recipe tests (locks, semaphores, throttles, memoize across processes).
+        .executableTarget(
+            name: "cask-recipe-worker",
+            dependencies: ["Cask"],
+            path: "Sources/CaskRecipeWorker"
+        ),
+        // Memoized release-build benchmark: hit and miss overhead of a memoized call.
+        .executableTarget(
+            name: "cask-memo-bench",
+            dependencies: ["Cask", "CaskBench"],
+            path: "Sources/CaskMemoBench"
+        ),
+        .testTarget(
+            name: "CaskRecipeTests",
+            dependencies: ["Cask", "cask-recipe-worker"]
+        ),
         .testTarget(
             name: "CaskTests",
             dependencies: ["Cask", "cask-test-worker"]

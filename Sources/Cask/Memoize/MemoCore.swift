@@ -1,0 +1,164 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CaskStore
+import FoundationEssentials
+
+/// How a memoized function protects itself from many callers computing the same result at once.
+public struct StampedeProtection: Sendable, Equatable {
+    /// Concurrent callers of one call in this process share one computation (default on). They
+    /// also share its error, if it throws.
+    public var singleFlight: Bool
+    /// On a miss, take a lock file (`<dir>/locks/memo-…​.lock`, `flock`) so that one process
+    /// computes while the others wait for its result (default off).
+    public var crossProcessLock: Bool
+    /// With ``crossProcessLock``: a caller that finds the lock held and a stale result (one that
+    /// no longer passes the validity policies) returns the stale result instead of waiting.
+    public var serveStale: Bool
+    /// Early probabilistic recomputation (Vattani et al. 2015, "XFetch"): a hit is recomputed when
+    /// `now − delta × beta × ln(random()) ≥ expiry`, where delta is the stored compute duration and
+    /// expiry the earliest time-based limit (`expire`, ``ValidityPolicy/expires(after:)``, a calendar
+    /// period). `beta` 1 is the paper's default; larger recomputes earlier. Nil (default): off.
+    public var earlyRecomputationBeta: Double?
+
+    public init(singleFlight: Bool = true, crossProcessLock: Bool = false, serveStale: Bool = false,
+                earlyRecomputationBeta: Double? = nil) {
+        self.singleFlight = singleFlight
+        self.crossProcessLock = crossProcessLock
+        self.serveStale = serveStale
+        self.earlyRecomputationBeta = earlyRecomputationBeta
+    }
+}
+
+/// What a memoized function is: everything but its body. Shared by the sync and async wrappers.
+struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
+    let cache: Cache
+    let name: String
+    let version: String
+    let expire: Expiry?
+    let tag: String?
+    let validity: [ValidityPolicy]
+    let stampede: StampedeProtection
+    let trackAccess: Bool
+    let keyer: any MemoKeying<Arguments>
+
+    enum Lookup {
+        /// Valid: serve it.
+        case hit(Output)
+        /// Stored but no longer valid (or due for early recomputation): recompute; may be served
+        /// while another process recomputes.
+        case stale(Output)
+        case miss
+    }
+
+    var engineTag: String { tag ?? "memo:" + name }
+
+    func key(_ arguments: Arguments) throws -> [UInt8] { try keyer.key(arguments) }
+
+    /// Reads and judges the stored result of `key`.
+    func lookup(_ key: [UInt8], countHit: Bool, early: Bool = true) throws -> (Lookup, MemoEntryInfo?) {
+        let now = cache.now
+        let found = try key.withUnsafeBytes { kb in
+            try cache.store.read(kb, now: now) { v in (try Cache.capture(v), Array(v.tag), v.expireTime) }
+        }
+        guard let (stored, tagBytes, expireTime) = found else { return (.miss, nil) }
+        let (encoding, bytes) = try cache.materialize(stored)
+        guard encoding == .bytes, let envelope = MemoEnvelope(bytes), envelope.version == version else { return (.miss, nil) }
+        let value: Output
+        do {
+            value = try ValueCodec.decode(Output.self, encoding: envelope.resultEncoding, bytes: envelope.result, coder: cache.coder)
+        } catch {
+            // The result type changed without a version bump: compute again and overwrite.
+            return (.miss, nil)
+        }
+        var info = MemoEntryInfo(computedAt: Double(envelope.computedAt) / 1e6, lastAccess: nil, hits: 0,
+                                 computeDuration: Double(envelope.computeDuration) / 1e6,
+                                 argumentsKey: String(decoding: key.dropFirst(), as: UTF8.self),
+                                 tag: tagBytes.isEmpty ? nil : String(decoding: tagBytes, as: UTF8.self),
+                                 version: envelope.version)
+        if trackAccess, let (hits, last) = try readAccess(key) {
+            info.hits = Int(hits)
+            info.lastAccess = Double(last) / 1e6
+        }
+        for policy in validity where !policy.holds(info, fingerprints: envelope.fingerprints, now: now) {
+            return (.stale(value), info)
+        }
+        if early, let beta = stampede.earlyRecomputationBeta {
+            var horizon = expireTime == 0 ? Int64.max : expireTime
+            for p in validity { if let h = p.horizon(computedAt: envelope.computedAt) { horizon = min(horizon, h) } }
+            if horizon != .max {
+                let u = Double.random(in: Double.leastNonzeroMagnitude...1)
+                let gap = Double(envelope.computeDuration) * beta * -log(u)
+                if Double(now) + gap >= Double(horizon) { return (.stale(value), info) }
+            }
+        }
+        if countHit && trackAccess { try recordAccess(key, now: now) }
+        return (.hit(value), info)
+    }
+
+    /// Fingerprints of the files named by the policies, taken before computing (a change during the
+    /// computation then invalidates the result at the next call).
+    func fingerprints() -> [UInt8] {
+        var all: [FileFingerprint] = []
+        for p in validity {
+            if case .files(let paths, let hash) = p.rule { all += paths.map { FileFingerprint(path: $0, contentHash: hash) } }
+        }
+        guard !all.isEmpty else { return [] }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(all)).map { Array($0) } ?? []
+    }
+
+    /// Stores a computed result.
+    /// - Throws: `.invalidArgument` if the result cannot be encoded; engine errors.
+    func save(_ key: [UInt8], _ value: Output, computedAt: Int64, finishedAt: Int64, fingerprints: [UInt8]) throws {
+        let (encoding, bytes) = try ValueCodec.encode(value, coder: cache.coder)
+        let envelope = MemoEnvelope(resultEncoding: encoding, version: version, computedAt: computedAt,
+                                    computeDuration: max(0, finishedAt - computedAt), fingerprints: fingerprints, result: bytes)
+        // Without stale serving, a record outlives no time-based policy: the engine removes it then.
+        var end = expire.map { $0.expireTime(from: computedAt) } ?? Int64.max
+        if !stampede.serveStale {
+            for p in validity { if let h = p.horizon(computedAt: computedAt) { end = min(end, h) } }
+        }
+        let now = cache.now
+        let ttl: Expiry? = end == .max ? nil : Expiry(seconds: max(0.000_001, Double(end - now) / 1e6))
+        try cache.store(key, .bytes, envelope.encoded(), expire: ttl, tag: engineTag)
+        if trackAccess { try cache.store.delete(MemoAccess.key(key), now: now) }
+    }
+
+    func readAccess(_ key: [UInt8]) throws -> (Int64, Int64)? {
+        try cache.store.get(MemoAccess.key(key), now: cache.now).flatMap { b in
+            b.count == 16 ? (ValueCodec.int64(Array(b[0..<8])), ValueCodec.int64(Array(b[8..<16]))) : nil
+        }
+    }
+
+    func recordAccess(_ key: [UInt8], now: Int64) throws {
+        try cache.store.mutate(MemoAccess.key(key), now: now) { current -> (Mutation, Void) in
+            let hits = current.flatMap { $0.value.count == 16 ? ValueCodec.int64(Array($0.value[0..<8])) : nil } ?? 0
+            return (.put(value: ValueCodec.le(hits + 1) + ValueCodec.le(now), tag: Array(engineTag.utf8), expireTime: 0, flags: 0), ())
+        }
+    }
+
+    /// Removes every stored result of this function (all versions and arguments). Returns how many.
+    func clear() throws -> Int {
+        let prefix = MemoCallKey<Int>.prefix(name: name)
+        let access = MemoAccess.key(prefix)
+        let doomed = try cache.store.listEntries(now: cache.now).map(\.key).filter { $0.starts(with: prefix) || $0.starts(with: access) }
+        var removed = 0
+        let files = try cache.store.mutateMany(doomed, now: cache.now) { _, current in
+            if current != nil { removed += 1 }
+            return .delete
+        }
+        cache.removeFiles(files)
+        return removed - doomed.filter { $0.starts(with: access) }.count
+    }
+
+    /// The key of the flight and of the lock file for a call.
+    func flightKey(_ key: [UInt8]) -> [UInt8] { Array(cache.directory.utf8) + [0] + key }
+
+    func lockFile(_ key: [UInt8]) throws -> LockFileHandle {
+        try LockFileHandle(path: cache.lockFilePath(Array("memo-\(name)".utf8) + [0] + key))
+    }
+}

@@ -1,0 +1,143 @@
+import CaskStore
+import FoundationEssentials
+
+/// The canonical key of one memoized call: what is hashed, stored and compared.
+///
+/// It is the ``CodableKey`` encoding (`j` + JSON with sorted object keys, slashes unescaped) of
+///
+/// ```json
+/// {"fn": "<name>", "t": "<argument type>", "v": "<version>", "x": <arguments or key part>}
+/// ```
+///
+/// `t` is present only for `typed` functions (then `f(1)` and `f(1.0)` are different calls). The
+/// field names sort so that every key of one function starts with the same bytes
+/// (`j{"fn":"<name>",`), which is how ``MemoizedFunction/clear()`` finds them.
+struct MemoCallKey<Part: Encodable>: Encodable {
+    var fn: String
+    var t: String?
+    var v: String
+    var x: Part
+
+    /// The key's bytes. Unlike ``CodableKey``, an argument JSON cannot represent (a non-finite
+    /// `Double`, say) is an error here: a memoized call must never share a key by accident.
+    static func bytes(name: String, version: String, type: String?, part: Part) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            return [0x6A] + Array(try encoder.encode(MemoCallKey(fn: name, t: type, v: version, x: part)))
+        } catch {
+            throw CaskError(.invalidArgument, "arguments of memoized function \(name) cannot be encoded as a key: \(error)")
+        }
+    }
+
+    /// The bytes every key of function `name` starts with.
+    static func prefix(name: String) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let quoted = (try? encoder.encode(name)).map { Array($0) } ?? Array("\"\(name)\"".utf8)
+        return [0x6A] + Array("{\"fn\":".utf8) + quoted + [0x2C]
+    }
+}
+
+/// A memoized result as stored: a fixed header, the metadata the validity policies need, then the
+/// result itself. Stored as the record's bytes value; all integers little-endian.
+///
+/// ```
+/// 0   4  "CKM1"
+/// 4   1  result encoding (record value encoding: 0 bytes, 1 string, 2 integer, 3 double, 4 coder)
+/// 5   1  0
+/// 6   2  version length v
+/// 8   8  computed at (µs since the epoch, from the cache's clock)
+/// 16  8  compute duration (µs)
+/// 24  4  fingerprint length f
+/// 28  4  0
+/// 32  v  version, UTF-8
+/// ..  f  source-file fingerprints: JSON array (empty unless a sourceFiles policy is in force)
+/// ..     the result, in the encoding of byte 4
+/// ```
+struct MemoEnvelope: Sendable {
+    static let magic: [UInt8] = Array("CKM1".utf8)
+    static let headerSize = 32
+
+    var resultEncoding: ValueEncoding
+    var version: String
+    var computedAt: Int64
+    var computeDuration: Int64
+    var fingerprints: [UInt8]
+    var result: [UInt8]
+
+    func encoded() -> [UInt8] {
+        let v = Array(version.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(Self.headerSize + v.count + fingerprints.count + result.count)
+        out += Self.magic
+        out.append(resultEncoding.rawValue)
+        out.append(0)
+        out += withUnsafeBytes(of: UInt16(v.count).littleEndian) { Array($0) }
+        out += ValueCodec.le(computedAt)
+        out += ValueCodec.le(computeDuration)
+        out += withUnsafeBytes(of: UInt32(fingerprints.count).littleEndian) { Array($0) }
+        out += [0, 0, 0, 0]
+        out += v
+        out += fingerprints
+        out += result
+        return out
+    }
+
+    init(resultEncoding: ValueEncoding, version: String, computedAt: Int64, computeDuration: Int64,
+         fingerprints: [UInt8], result: [UInt8]) {
+        self.resultEncoding = resultEncoding
+        self.version = version
+        self.computedAt = computedAt
+        self.computeDuration = computeDuration
+        self.fingerprints = fingerprints
+        self.result = result
+    }
+
+    /// Parses an envelope; nil when the bytes are not one (a value stored under the key by
+    /// something else), which the caller treats as a miss.
+    init?(_ bytes: [UInt8]) {
+        guard bytes.count >= Self.headerSize, Array(bytes[0..<4]) == Self.magic,
+              let encoding = ValueEncoding(rawValue: bytes[4]) else { return nil }
+        func u32(_ at: Int) -> Int {
+            Int(UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24)
+        }
+        let vlen = Int(UInt16(bytes[6]) | UInt16(bytes[7]) << 8)
+        let flen = u32(24)
+        guard Self.headerSize + vlen + flen <= bytes.count else { return nil }
+        resultEncoding = encoding
+        computedAt = ValueCodec.int64(Array(bytes[8..<16]))
+        computeDuration = ValueCodec.int64(Array(bytes[16..<24]))
+        let vEnd = Self.headerSize + vlen
+        version = String(decoding: bytes[Self.headerSize..<vEnd], as: UTF8.self)
+        fingerprints = Array(bytes[vEnd..<(vEnd + flen)])
+        result = Array(bytes[(vEnd + flen)...])
+    }
+}
+
+/// What the validity policies see of a stored result.
+public struct MemoEntryInfo: Sendable, Equatable {
+    /// When the result was computed (seconds since the epoch, by the cache's clock).
+    public var computedAt: Double
+    /// When the result was last served (seconds since the epoch). Tracked only with
+    /// `trackAccess`; otherwise nil.
+    public var lastAccess: Double?
+    /// How many times the result was served, this call excluded. Tracked only with `trackAccess`;
+    /// otherwise 0.
+    public var hits: Int
+    /// How long computing the result took, in seconds (by the cache's clock).
+    public var computeDuration: Double
+    /// The canonical key of the call (see ``MemoizedFunction/key(for:)``), as text.
+    public var argumentsKey: String
+    /// The entry's tag.
+    public var tag: String?
+    /// The function version the result was computed by.
+    public var version: String
+}
+
+/// A hit/access counter kept beside an entry when `trackAccess` is on: the engine key is
+/// `0x00 "memo-access" 0x01` + the call key (the cache's own namespace), the value two i64
+/// (hits, last access µs).
+enum MemoAccess {
+    static func key(_ callKey: [UInt8]) -> [UInt8] { [0x00] + Array("memo-access".utf8) + [0x01] + callKey }
+}

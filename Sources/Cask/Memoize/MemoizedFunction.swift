@@ -1,0 +1,192 @@
+/// A function whose results are kept in a ``Cache``: a call with arguments seen before returns the
+/// stored result instead of running the function. Made by
+/// ``Cache/memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)``.
+///
+/// ```swift
+/// let square = cache.memoize(name: "square") { (x: Int) in x * x }
+/// let y = try square(12)      // computed and stored
+/// let z = try square(12)      // read back, in this process or any other, until it is invalid
+/// ```
+///
+/// A thrown error is never stored: the next call runs the function again. A result that cannot be
+/// encoded throws ``CaskError`` (`.invalidArgument`) from the call that computed it.
+public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable {
+    let core: MemoCore<Arguments, Output>
+    let body: @Sendable (Arguments) throws -> Output
+
+    /// The function's name: part of every key.
+    public var name: String { core.name }
+    /// The function's version: part of every key; bump it when the function's meaning changes.
+    public var version: String { core.version }
+    /// The cache the results live in.
+    public var cache: Cache { core.cache }
+
+    /// The stored result for `arguments` if it is valid, else the function's result (stored).
+    /// - Throws: What the function throws (nothing is stored then); ``CaskError`` for an
+    ///   argument or result that cannot be encoded, or a storage failure.
+    public func callAsFunction(_ arguments: Arguments) throws -> Output {
+        let key = try core.key(arguments)
+        let (found, info) = try core.lookup(key, countHit: true)
+        if case .hit(let v) = found { return v }
+        return try shared(key, arguments, force: false, seen: info?.computedAt)
+    }
+
+    /// Runs the function for `arguments` even if a valid result is stored, and stores the result.
+    @discardableResult
+    public func recompute(_ arguments: Arguments) throws -> Output {
+        let key = try core.key(arguments)
+        return try shared(key, arguments, force: true, seen: nil)
+    }
+
+    /// The canonical key of the call with `arguments` (`j` + JSON of `{"fn", "t", "v", "x"}` with sorted keys; see Design.md): the same
+    /// bytes in every process and run.
+    public func key(for arguments: Arguments) throws -> [UInt8] { try core.key(arguments) }
+
+    /// True if a result for `arguments` is stored and passes the validity policies now.
+    public func isCached(_ arguments: Arguments) throws -> Bool {
+        if case .hit = try core.lookup(core.key(arguments), countHit: false, early: false).0 { return true }
+        return false
+    }
+
+    /// The metadata of the stored result for `arguments`, valid or not; nil if none is stored.
+    public func info(for arguments: Arguments) throws -> MemoEntryInfo? {
+        try core.lookup(core.key(arguments), countHit: false, early: false).1
+    }
+
+    /// Removes every stored result of this function: all arguments and all versions. Returns how many.
+    @discardableResult
+    public func clear() throws -> Int { try core.clear() }
+
+    func shared(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
+        let fk = core.flightKey(key)
+        guard core.stampede.singleFlight, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
+            return try locked(key, arguments, force: force, seen: seen)
+        }
+        guard leader else { return try flight.wait() }
+        defer { FlightBoard.leave(fk) }
+        let outcome = Result { try locked(key, arguments, force: force, seen: seen) }
+        flight.finish(outcome)
+        return try outcome.get()
+    }
+
+    func locked(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
+        guard core.stampede.crossProcessLock else { return try compute(key, arguments) }
+        let lock = try core.lockFile(key)
+        if try !lock.tryLock() {
+            if !force && core.stampede.serveStale {
+                switch try core.lookup(key, countHit: false, early: false).0 {
+                case .hit(let v), .stale(let v): return v
+                case .miss: break
+                }
+            }
+            try lock.lock()
+        }
+        defer { lock.unlock() }
+        // Another process may have stored a result while this one waited.
+        if !force, case (.hit(let v), let info) = try core.lookup(key, countHit: false, early: false), info?.computedAt != seen {
+            return v
+        }
+        return try compute(key, arguments)
+    }
+
+    func compute(_ key: [UInt8], _ arguments: Arguments) throws -> Output {
+        let fingerprints = core.fingerprints()
+        let start = core.cache.now
+        let value = try body(arguments)
+        try core.save(key, value, computedAt: start, finishedAt: core.cache.now, fingerprints: fingerprints)
+        return value
+    }
+}
+
+/// An `async` function whose results are kept in a ``Cache``; see ``MemoizedFunction``.
+///
+/// ```swift
+/// let load = cache.memoize(name: "load-customer", version: "2") { (id: Int) async throws -> Report in
+///     try await api.report(for: id)
+/// }
+/// let report = try await load(42)
+/// ```
+public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable {
+    let core: MemoCore<Arguments, Output>
+    let body: @Sendable (Arguments) async throws -> Output
+
+    /// The function's name: part of every key.
+    public var name: String { core.name }
+    /// The function's version: part of every key.
+    public var version: String { core.version }
+    /// The cache the results live in.
+    public var cache: Cache { core.cache }
+
+    /// The stored result for `arguments` if it is valid, else the function's result (stored).
+    /// Concurrent callers of one call share one computation; waiting suspends, never blocks a thread.
+    public func callAsFunction(_ arguments: Arguments) async throws -> Output {
+        let key = try core.key(arguments)
+        let (found, info) = try core.lookup(key, countHit: true)
+        if case .hit(let v) = found { return v }
+        return try await shared(key, arguments, force: false, seen: info?.computedAt)
+    }
+
+    /// Runs the function for `arguments` even if a valid result is stored, and stores the result.
+    @discardableResult
+    public func recompute(_ arguments: Arguments) async throws -> Output {
+        try await shared(core.key(arguments), arguments, force: true, seen: nil)
+    }
+
+    /// The canonical key of the call with `arguments`.
+    public func key(for arguments: Arguments) throws -> [UInt8] { try core.key(arguments) }
+
+    /// True if a result for `arguments` is stored and passes the validity policies now.
+    public func isCached(_ arguments: Arguments) throws -> Bool {
+        if case .hit = try core.lookup(core.key(arguments), countHit: false, early: false).0 { return true }
+        return false
+    }
+
+    /// The metadata of the stored result for `arguments`, valid or not; nil if none is stored.
+    public func info(for arguments: Arguments) throws -> MemoEntryInfo? {
+        try core.lookup(core.key(arguments), countHit: false, early: false).1
+    }
+
+    /// Removes every stored result of this function: all arguments and all versions. Returns how many.
+    @discardableResult
+    public func clear() throws -> Int { try core.clear() }
+
+    func shared(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
+        let fk = core.flightKey(key)
+        guard core.stampede.singleFlight, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
+            return try await locked(key, arguments, force: force, seen: seen)
+        }
+        guard leader else { return try await flight.value() }
+        defer { FlightBoard.leave(fk) }
+        let outcome: Result<Output, any Error>
+        do { outcome = .success(try await locked(key, arguments, force: force, seen: seen)) } catch { outcome = .failure(error) }
+        flight.finish(outcome)
+        return try outcome.get()
+    }
+
+    func locked(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
+        guard core.stampede.crossProcessLock else { return try await compute(key, arguments) }
+        let lock = try core.lockFile(key)
+        if try !lock.tryLock() {
+            if !force && core.stampede.serveStale {
+                switch try core.lookup(key, countHit: false, early: false).0 {
+                case .hit(let v), .stale(let v): return v
+                case .miss: break
+                }
+            }
+            try await lock.lockAsync()
+        }
+        defer { lock.unlock() }
+        if !force, case (.hit(let v), let info) = try core.lookup(key, countHit: false, early: false), info?.computedAt != seen {
+            return v
+        }
+        return try await compute(key, arguments)
+    }
+
+    func compute(_ key: [UInt8], _ arguments: Arguments) async throws -> Output {
+        let fingerprints = core.fingerprints()
+        let start = core.cache.now
+        let value = try await body(arguments)
+        try core.save(key, value, computedAt: start, finishedAt: core.cache.now, fingerprints: fingerprints)
+        return value
+    }
+}
