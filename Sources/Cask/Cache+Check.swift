@@ -7,6 +7,7 @@ import CaskStore
 
 /// What ``Cache/check(fix:)`` found (and, with fix, repaired).
 public struct CheckReport: Sendable, Equatable {
+    /// What checking each shard's log found.
     public var shards: [ShardCheck] = []
     /// Entries whose value file is missing.
     public var missingValueFiles: [String] = []
@@ -17,11 +18,16 @@ public struct CheckReport: Sendable, Equatable {
     /// True when `fix` was asked and repairs were made.
     public var repaired = false
 
+    /// Valid records read, over all shards.
     public var recordsScanned: Int { shards.reduce(0) { $0 + $1.recordsScanned } }
+    /// Damaged byte ranges, over all shards.
     public var corruptRanges: [RecoveryReport.CorruptRange] { shards.flatMap(\.corruptRanges) }
+    /// Bytes past the committed end of active segments (torn writes).
     public var tornBytes: Int { shards.reduce(0) { $0 + $1.tornBytes } }
+    /// Shards whose index and log disagree on the number of live entries.
     public var countMismatches: Int { shards.filter { $0.indexCount != $0.logCount }.count }
 
+    /// True when nothing at all was found.
     public var isHealthy: Bool {
         shards.allSatisfy(\.isHealthy) && missingValueFiles.isEmpty && sizeMismatches.isEmpty && orphanValueFiles.isEmpty
     }

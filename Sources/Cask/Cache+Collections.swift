@@ -210,22 +210,27 @@ public final class CacheTransaction {
         self.now = now
     }
 
+    /// The value of `key` as the transaction sees it.
     public func get<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> V? {
         guard let stored = try tx.read(key.cacheKeyBytes, { try Cache.capture($0) }) else { return nil }
         let (encoding, bytes) = try cache.materialize(stored)
         return try ValueCodec.decode(type, encoding: encoding, bytes: bytes, coder: cache.coder)
     }
 
+    /// The bytes of `key` as the transaction sees them.
     public func get(_ key: some CacheKey) throws -> [UInt8]? { try get(key, as: [UInt8].self) }
 
+    /// Buffers a write of `key`.
     public func set<V: Encodable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) throws {
         let (encoding, bytes) = try ValueCodec.encode(value, coder: cache.coder)
         try putPrepared(key.cacheKeyBytes, try cache.prepare(encoding, bytes), expire: expire, tag: tag)
     }
 
+    /// Buffers a delete of `key`; returns whether it was present.
     @discardableResult
     public func delete(_ key: some CacheKey) throws -> Bool { try deleteRaw(key.cacheKeyBytes) }
 
+    /// Adds `delta` to the integer under `key` inside the transaction; see ``Cache/incr(_:by:default:)``.
     @discardableResult
     public func incr(_ key: some CacheKey, by delta: Int64 = 1, default defaultValue: Int64? = 0) throws -> Int64 {
         let current: Int64? = try get(key, as: Int64.self)

@@ -10,9 +10,11 @@ public struct CacheStatistics: Sendable, Equatable {
     public var evictions: UInt64
     /// Expired entries removed, by every process so far.
     public var expirations: UInt64
+    /// Entries (expired ones not yet removed included).
     public var count: Int
     /// Bytes on disk (log segments + value files).
     public var volume: Int
+    /// Figures per shard.
     public var shards: [ShardStatistics]
 }
 

@@ -7,9 +7,11 @@ import CaskStore
 
 /// A value with the metadata stored beside it.
 public struct CacheEntry<Value> {
+    /// The stored value.
     public var value: Value
     /// When the entry expires (seconds since the epoch), or nil for never.
     public var expireTime: Double?
+    /// The entry's tag, if it has one.
     public var tag: String?
     /// When the entry was stored (seconds since the epoch).
     public var storeTime: Double

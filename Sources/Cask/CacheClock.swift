@@ -15,6 +15,8 @@ public protocol CacheClock: Sendable {
 /// The system's wall clock.
 public struct SystemClock: CacheClock {
     public init() {}
+
+    /// Seconds since the Unix epoch, from `CLOCK_REALTIME`.
     public var now: Double {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
@@ -29,6 +31,7 @@ public final class ManualClock: CacheClock {
     /// - Parameter now: Seconds since the Unix epoch to start at.
     public init(now: Double) { seconds = Mutex(now) }
 
+    /// The time the clock was last set or moved to.
     public var now: Double { seconds.withLock { $0 } }
 
     /// Sets the time.
@@ -54,11 +57,16 @@ public struct Expiry: Sendable, Equatable, ExpressibleByIntegerLiteral, Expressi
     /// Seconds from now.
     public var seconds: Double
 
+    /// An expiry `seconds` from now.
     public init(seconds: Double) { self.seconds = seconds }
+    /// `expire: 10` means ten seconds.
     public init(integerLiteral value: Int) { seconds = Double(value) }
+    /// `expire: 0.5` means half a second.
     public init(floatLiteral value: Double) { seconds = value }
 
+    /// An expiry `s` seconds from now.
     public static func seconds(_ s: Double) -> Expiry { Expiry(seconds: s) }
+    /// An expiry `d` from now.
     public static func after(_ d: Duration) -> Expiry {
         let (s, a) = d.components
         return Expiry(seconds: Double(s) + Double(a) / 1e18)

@@ -17,14 +17,17 @@ public protocol CacheKey: Sendable {
 }
 
 extension String: CacheKey {
+    /// `s` + the UTF-8 bytes.
     public var cacheKeyBytes: [UInt8] { [0x73] + Array(utf8) }
 }
 
 extension Array: CacheKey where Element == UInt8 {
+    /// `b` + the bytes.
     public var cacheKeyBytes: [UInt8] { [0x62] + self }
 }
 
 extension Data: CacheKey {
+    /// `b` + the bytes (the same key as the equal `[UInt8]`).
     public var cacheKeyBytes: [UInt8] { [0x62] + Array(self) }
 }
 
@@ -38,9 +41,12 @@ extension Double: CacheKey { public var cacheKeyBytes: [UInt8] { [0x66] + Array(
 /// Any `Encodable` value as a key, through JSON with sorted keys (stable across runs for the same
 /// value and type definition).
 public struct CodableKey<Value: Encodable & Sendable>: CacheKey {
+    /// The wrapped value.
     public let value: Value
+    /// Wraps `value` as a key.
     public init(_ value: Value) { self.value = value }
 
+    /// `j` + JSON with sorted object keys.
     public var cacheKeyBytes: [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -61,6 +67,7 @@ public enum StoredKey: Sendable, Hashable, CustomStringConvertible {
     /// Bytes that do not follow the typed encoding (written through the engine directly).
     case raw([UInt8])
 
+    /// Decodes canonical key bytes (anything unrecognized becomes ``raw(_:)``).
     public init(bytes: [UInt8]) {
         guard let first = bytes.first else { self = .raw(bytes); return }
         let rest = Array(bytes.dropFirst())
@@ -74,6 +81,7 @@ public enum StoredKey: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The key as text: strings as they are, bytes as `bytes:<base64>`.
     public var description: String {
         switch self {
         case .string(let s): s

@@ -31,6 +31,7 @@ public struct CacheSettings: Sendable, Equatable {
     public var sizeLimit: Int?
     /// Most entries removed by one write when culling (default 10; 0 disables culling on writes).
     public var cullLimit: Int?
+    /// What to evict over the size limit (default least-recently-stored).
     public var evictionPolicy: EvictionPolicy?
     /// Count hits and misses (default off).
     public var statistics: Bool?
@@ -45,6 +46,7 @@ public struct CacheSettings: Sendable, Equatable {
     /// Default `.none`.
     public var durability: CacheDurability?
 
+    /// Settings with the given overrides; everything else keeps the stored value.
     public init(shards: Int? = nil, sizeLimit: Int? = nil, cullLimit: Int? = nil, evictionPolicy: EvictionPolicy? = nil,
                 statistics: Bool? = nil, tagIndex: Bool? = nil, minFileSize: Int? = nil, compressionLevel: Int? = nil,
                 compressionMinSize: Int? = nil, durability: CacheDurability? = nil) {
@@ -63,17 +65,28 @@ public struct CacheSettings: Sendable, Equatable {
 
 /// The settings a cache runs with: what was stored, overridden by what was given at open.
 public struct CacheConfiguration: Sendable, Equatable {
+    /// Shards of the cache (as stored in the directory).
     public var shards = 8
+    /// Live bytes above which writes evict (split evenly over the shards).
     public var sizeLimit = 1 << 30
+    /// Most entries one write removes when culling.
     public var cullLimit = 10
+    /// What is evicted first.
     public var evictionPolicy = EvictionPolicy.leastRecentlyStored
+    /// Whether hits and misses are counted.
     public var statistics = false
+    /// Whether an in-memory tag index is kept.
     public var tagIndex = false
+    /// Values at least this large are stored in their own files.
     public var minFileSize = 32 << 10
+    /// zlib level (0: no compression).
     public var compressionLevel = 0
+    /// Smallest value that is compressed.
     public var compressionMinSize = 1 << 10
+    /// When writes reach stable storage.
     public var durability = CacheDurability.none
 
+    /// The defaults of a new cache.
     public init() {}
 
     mutating func apply(_ s: CacheSettings) {

@@ -13,12 +13,14 @@ public protocol CacheCoder: Sendable {
 public struct JSONCacheCoder: CacheCoder {
     public init() {}
 
+    /// JSON with sorted object keys.
     public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Array(try encoder.encode(value))
     }
 
+    /// Decodes JSON as `type`.
     public func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         try JSONDecoder().decode(T.self, from: Data(bytes))
     }

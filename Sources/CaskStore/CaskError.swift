@@ -11,8 +11,11 @@ import Darwin
 public struct CaskError: Error, Sendable, CustomStringConvertible {
     /// A kind of failure. Extensible: new codes may be added without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's stable name (e.g. "io", "not-a-cache").
         public let rawValue: String
+        /// A code with this name.
         public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The code's name.
         public var description: String { rawValue }
 
         /// A system call failed; ``CaskError/errno`` tells which error (ENOSPC, EACCES, EIO...).
@@ -35,12 +38,16 @@ public struct CaskError: Error, Sendable, CustomStringConvertible {
         public static let timedOut = Code("timed-out")
     }
 
+    /// What kind of failure this is.
     public var code: Code
+    /// What was attempted and what went wrong.
     public var message: String
+    /// The file or directory involved, if any.
     public var path: String?
     /// The `errno` of the failing system call, if any.
     public var errno: Int32?
 
+    /// An error of kind `code`.
     public init(_ code: Code, _ message: String, path: String? = nil, errno: Int32? = nil) {
         self.code = code
         self.message = message
@@ -53,6 +60,7 @@ public struct CaskError: Error, Sendable, CustomStringConvertible {
     /// True when the failure is a permission problem (EACCES, EPERM, EROFS).
     public var isPermissionDenied: Bool { errno == EACCES || errno == EPERM || errno == EROFS }
 
+    /// The message, path, system error text and, for damage, what to run.
     public var description: String {
         var text = message
         if let path { text += " (\(path))" }

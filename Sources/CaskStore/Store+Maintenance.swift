@@ -1,5 +1,6 @@
 /// Per-shard figures of a store.
 public struct ShardStatistics: Sendable, Equatable {
+    /// The shard.
     public var shard: Int
     /// Live entries (expired ones not yet removed included).
     public var count: Int
@@ -9,25 +10,37 @@ public struct ShardStatistics: Sendable, Equatable {
     public var logBytes: Int
     /// Bytes of the value files of live entries.
     public var valueFileBytes: Int
+    /// Live segments.
     public var segments: Int
+    /// Bytes of the log no live entry needs (compaction reclaims them).
     public var deadBytes: Int { max(0, logBytes - liveBytes) }
 }
 
 /// Counters kept in the shared headers (all processes add to them).
 public struct StoreCounters: Sendable, Equatable {
+    /// Reads that found a value.
     public var hits: UInt64 = 0
+    /// Reads that found nothing.
     public var misses: UInt64 = 0
+    /// Entries removed to stay under a size limit.
     public var evictions: UInt64 = 0
+    /// Expired entries removed.
     public var expirations: UInt64 = 0
 }
 
 /// A live entry as listed in store order.
 public struct ListedEntry: Sendable {
+    /// The key bytes.
     public var key: [UInt8]
+    /// The tag bytes (empty: none).
     public var tag: [UInt8]
+    /// When it was stored (µs since the epoch).
     public var storeTime: Int64
+    /// When it expires (µs since the epoch; 0: never).
     public var expireTime: Int64
+    /// Its record's sequence number in its shard.
     public var sequence: UInt64
+    /// Its shard.
     public var shard: Int
 }
 

@@ -43,6 +43,7 @@ public final class StoreTransaction {
         }
     }
 
+    /// The value of `key` as the transaction sees it.
     public func get(_ key: [UInt8]) throws -> [UInt8]? { try read(key) { Array($0.value) } }
 
     /// Reads `key` and buffers what `decide` returns.
@@ -79,10 +80,12 @@ public final class StoreTransaction {
         if pending.updateValue(m, forKey: key) == nil { order.append(key) }
     }
 
+    /// Buffers a write of `key`.
     public func put(_ key: [UInt8], _ value: [UInt8], tag: [UInt8] = [], expireTime: Int64 = 0, flags: UInt8 = 0) throws {
         try mutate(key) { _ in (.put(value: value, tag: tag, expireTime: expireTime, flags: flags), ()) }
     }
 
+    /// Buffers a delete of `key`; returns whether it was present.
     @discardableResult
     public func delete(_ key: [UInt8]) throws -> Bool {
         try mutate(key) { current in (.delete, current != nil) }

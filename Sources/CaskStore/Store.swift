@@ -15,6 +15,7 @@ public final class Store: Sendable {
     public let directory: String
     /// The number of shards, as persisted in the directory.
     public let shardCount: Int
+    /// The options this handle was opened with.
     public let options: StoreOptions
     let shards: [Shard]
     private let timer: Mutex<SyncTimer?>
@@ -111,6 +112,7 @@ public final class Store: Sendable {
                                         now: now, cull: cull)
     }
 
+    /// Stores `value` under `key` (array form of ``put(_:_:tag:expireTime:flags:now:cull:)``).
     @discardableResult
     public func put(_ key: [UInt8], _ value: [UInt8], tag: [UInt8] = [], expireTime: Int64 = 0, flags: UInt8 = 0,
                     now: Int64 = wallClockMicros(), cull: CullRequest? = nil) throws -> WriteOutcome {

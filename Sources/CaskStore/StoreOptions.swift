@@ -8,6 +8,7 @@ public enum Durability: Sendable, Equatable, CustomStringConvertible {
     /// fsync before returning; concurrent writers share one fsync (group commit).
     case always
 
+    /// "none", "interval(…)" or "always".
     public var description: String {
         switch self {
         case .none: "none"
@@ -24,6 +25,7 @@ public struct StoreOptions: Sendable, Equatable {
     public var shardCount = 8
     /// A segment is sealed and a new one started when an append would pass this size.
     public var segmentSize = 64 << 20
+    /// When writes reach stable storage.
     public var durability: Durability = .none
     /// Compact a shard when dead bytes exceed this fraction of its log...
     public var compactionDeadFraction = 0.5
@@ -42,6 +44,7 @@ public struct StoreOptions: Sendable, Equatable {
     /// Count hits and misses of reads (in the shards' shared headers, so all processes add up).
     public var statistics = false
 
+    /// The default options.
     public init() {}
 }
 

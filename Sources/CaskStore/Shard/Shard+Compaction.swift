@@ -6,9 +6,13 @@ import Darwin
 
 /// What one compaction did.
 public struct CompactionResult: Sendable, Equatable {
+    /// The shard compacted.
     public var shard: Int
+    /// Bytes of the segments that were compacted.
     public var bytesBefore: Int
+    /// Bytes of the segments written.
     public var bytesAfter: Int
+    /// Live records copied.
     public var recordsCopied: Int
     /// Longest time the compaction held the shard's locks at once (the pause other operations saw).
     public var longestPauseNanos: Int64

@@ -7,7 +7,9 @@ import Darwin
 /// A record removed by eviction, expiry or tag removal: enough for the typed layer to delete a
 /// value file and count what happened.
 public struct RemovedRecord: Sendable {
+    /// The removed key.
     public var key: [UInt8]
+    /// The removed record's flags.
     public var flags: UInt8
     /// The stored value bytes, kept only for records whose value lives in a value file (they name it).
     public var fileReference: [UInt8]?
@@ -217,10 +219,12 @@ public struct CullRequest: Sendable {
     public var sizeLimit: Int?
     /// Most entries removed per write (diskcache's cull limit).
     public var limit: Int
+    /// Which entries go first.
     public var order: EvictionOrder
     /// Look for expired entries every this many writes.
     public var expiredEvery: Int
 
+    /// A culling request; see the properties.
     public init(sizeLimit: Int?, limit: Int, order: EvictionOrder, expiredEvery: Int = 16) {
         self.sizeLimit = sizeLimit
         self.limit = limit

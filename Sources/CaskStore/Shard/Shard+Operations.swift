@@ -7,14 +7,19 @@ import Dispatch
 
 /// A record as stored, seen without copying. Valid only inside the closure it is passed to.
 public struct RecordView {
+    /// The record flags (compression, value file, value encoding).
     public let flags: UInt8
+    /// The record's sequence number in its shard.
     public let sequence: UInt64
     /// Microseconds since the Unix epoch.
     public let storeTime: Int64
     /// Microseconds since the Unix epoch; 0 means never.
     public let expireTime: Int64
+    /// The key bytes.
     public let key: UnsafeRawBufferPointer
+    /// The tag bytes (empty: no tag).
     public let tag: UnsafeRawBufferPointer
+    /// The value bytes as stored.
     public let value: UnsafeRawBufferPointer
     /// Order of the record among the shard's live records (segment position, offset).
     let position: LogPosition

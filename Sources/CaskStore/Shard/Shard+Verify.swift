@@ -6,6 +6,7 @@ import Darwin
 
 /// What checking one shard found.
 public struct ShardCheck: Sendable, Equatable {
+    /// The shard checked.
     public var shard: Int
     /// Valid records read from the segments.
     public var recordsScanned = 0
@@ -19,6 +20,7 @@ public struct ShardCheck: Sendable, Equatable {
     public var indexCount = 0
     public var logCount = 0
 
+    /// True when nothing was found.
     public var isHealthy: Bool { corruptRanges.isEmpty && tornBytes == 0 && rejectedHints == 0 && indexCount == logCount }
 }
 

@@ -124,14 +124,21 @@ public struct RecoveryReport: Sendable, Equatable {
     /// Records read by scanning (not from hint files).
     public var scannedRecords = 0
 
+    /// A damaged byte range of a segment.
     public struct CorruptRange: Sendable, Equatable, CustomStringConvertible {
+        /// The shard.
         public var shard: Int
+        /// The segment id.
         public var segment: UInt32
+        /// Where the damage starts.
         public var offset: Int
+        /// How many bytes are damaged.
         public var length: Int
+        /// "shard S segment G bytes A..<B".
         public var description: String { "shard \(shard) segment \(segment) bytes \(offset)..<\(offset + length)" }
     }
 
+    /// True when nothing was repaired or skipped.
     public var isClean: Bool { truncatedBytes == 0 && corruptRanges.isEmpty && rejectedHints == 0 }
 
     mutating func merge(_ other: RecoveryReport) {
