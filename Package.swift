@@ -45,7 +45,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CaskStoreTests",
-            dependencies: ["CaskStore", "CaskBench", "cask-test-worker"]
+            dependencies: ["CaskStore", "CaskBench", "cask-test-worker", "cask"]
         ),
     ]
 )
