@@ -224,6 +224,9 @@ struct BenchCommand: ParsableCommand {
             BenchField("total_bytes_per_size", .int(w.totalBytes)), BenchField("sync", .text(syncName)),
             BenchField("MB", .text("1e6")), BenchField("page_cache", .text("warm")),
         ])
+        // One store per size, each in its own subdirectory.
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         let start = monotonicNow()
         var operations = 0
         for size in sizes.values {

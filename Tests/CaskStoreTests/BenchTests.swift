@@ -244,6 +244,16 @@ struct BenchTests {
         #expect(XMLParser(data: try Data(contentsOf: URL(fileURLWithPath: svg))).parse())
     }
 
+    @Test func largeValuesCommandRunsInAFreshTemporaryDirectory() throws {
+        let (status, out) = try runChild(builtExecutable("cask"), ["bench", "--workload", "large-values", "--sizes", "4KiB,64KiB", "--total", "256KiB"])
+        #expect(status == 0)
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4)
+        #expect(lines.first?.hasPrefix("cask large-values shards=8 sizes=4096,65536 total_bytes_per_size=262144") == true)
+        #expect(lines.dropFirst().first?.hasPrefix("size=4096 count=64 total_MB=0.3 set_MBps=") == true)
+        #expect(lines.last?.hasPrefix("wall_s=") == true)
+    }
+
     @Test(arguments: [["--workload", "nope"], ["--ops", "0"], ["--ops=-5"], ["--procs", "x"], ["--sizes", "12Q"],
                       ["--svg", "/nonexistent-dir/c.svg"], ["--workload", "open", "--svg", "/tmp/c.svg"], ["--no-such-option"]])
     func badArgumentsExitWithTwo(arguments: [String]) throws {
