@@ -76,7 +76,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CaskStoreTests",
-            dependencies: ["CaskStore", "CaskBench", "cask-test-worker"]
+            dependencies: ["CaskStore", "CaskBench", "cask-test-worker", "cask"]
         ),
     ]
 )

@@ -70,10 +70,24 @@ public struct WorkloadRandom: RandomNumberGenerator, Sendable {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// A workload of timed operations on one store, run by each worker thread or process: the
+/// command preloads once, then runs it in every worker and merges the results.
+public protocol TimedWorkload: Sendable {
+    /// Operations per worker (the first `warmup` of them are not recorded).
+    var ops: Int { get }
+    /// Writes what the timed run expects to find (before the run, once).
+    func preload(_ store: Store, progress: ProgressMeter?) throws
+    /// Runs one worker's operations against `store`.
+    func run(_ store: Store, seed: UInt64, progress: ProgressMeter?) throws -> WorkerResult
+}
+
+/// Workers report progress in steps of this many operations.
+let progressStep = 4096
+
 /// The mixed workloads. `core` is diskcache's own benchmark: `range` keys (the decimal digits of
 /// 0..<range), values `str(count)` repeated 1...99 times, 90% get / 9% set / 1% delete.
 /// `writeHeavy` is 50% set / 50% get.
-public struct MixedWorkload: Sendable {
+public struct MixedWorkload: TimedWorkload {
     public var ops = 100_000
     public var range = 100
     public var warmup = 1_000
@@ -92,15 +106,16 @@ public struct MixedWorkload: Sendable {
     }
 
     /// Sets every key to itself (before the timed run, once).
-    public func preload(_ store: Store) throws {
+    public func preload(_ store: Store, progress: ProgressMeter? = nil) throws {
         for i in 0..<range {
+            if i % progressStep == progressStep - 1 { progress?.advance(by: progressStep) }
             let k = Array(String(i).utf8)
             try store.put(k, k)
         }
     }
 
     /// Runs one worker's operations against `store`.
-    public func run(_ store: Store, seed: UInt64) throws -> WorkerResult {
+    public func run(_ store: Store, seed: UInt64, progress: ProgressMeter? = nil) throws -> WorkerResult {
         var rng = WorkloadRandom(seed: seed)
         var result = WorkerResult()
         let expected = max(0, ops - warmup)
@@ -111,6 +126,7 @@ public struct MixedWorkload: Sendable {
         var digits: [UInt8] = []
         digits.reserveCapacity(20)
         for count in 0..<ops {
+            if count % progressStep == progressStep - 1 { progress?.advance(by: progressStep) }
             let key = keys[rng.below(range)]
             // value = decimal digits of `count`, repeated 1...99 times (built without allocating).
             digits.removeAll(keepingCapacity: true)

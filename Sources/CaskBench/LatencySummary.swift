@@ -24,10 +24,18 @@ public struct LatencySummary: Sendable, Equatable {
     }
 
     /// `get count=.. miss=.. median_us=.. p90_us=.. p99_us=.. max_us=..` (the peer's format).
-    public func line(_ name: String) -> String {
-        let padded = name + String(repeating: " ", count: max(0, 7 - name.count))
-        return "\(padded) count=\(count) miss=\(misses) median_us=\(fixed2(medianMicros)) p90_us=\(fixed2(p90Micros)) "
-            + "p99_us=\(fixed2(p99Micros)) max_us=\(fixed2(maxMicros))"
+    public func line(_ name: String) -> String { benchLine(name).text }
+
+    /// The peer's line as a ``BenchLine`` (so that it can also be printed as JSON and charted).
+    public func benchLine(_ name: String) -> BenchLine {
+        BenchLine(name, style: .operation, fields: [
+            BenchField("count", .int(count)),
+            BenchField("miss", .int(misses)),
+            BenchField("median_us", .decimal(medianMicros, digits: 2)),
+            BenchField("p90_us", .decimal(p90Micros, digits: 2)),
+            BenchField("p99_us", .decimal(p99Micros, digits: 2)),
+            BenchField("max_us", .decimal(maxMicros, digits: 2)),
+        ], latency: self)
     }
 }
 

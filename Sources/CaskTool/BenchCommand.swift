@@ -15,7 +15,39 @@ enum SyncMode: String, ExpressibleByArgument, CaseIterable {
 }
 
 enum BenchWorkload: String, ExpressibleByArgument, CaseIterable {
-    case core, writeHeavy = "write-heavy", open, compaction, durable
+    case core, writeHeavy = "write-heavy", readOnly = "read-only", largeValues = "large-values", open, compaction, durable
+
+    /// Workloads whose results are latency lines (what `--svg` charts).
+    var hasLatencies: Bool { self != .open && self != .largeValues }
+}
+
+/// Comma-separated byte counts with optional KiB/MiB/GiB suffixes: `64KiB,1MiB,16MiB`.
+struct ByteSizes: ExpressibleByArgument {
+    var values: [Int]
+
+    init?(argument: String) {
+        var values: [Int] = []
+        for part in argument.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let v = ByteSizes.parse(part.trimmingCharacters(in: .whitespaces)) else { return nil }
+            values.append(v)
+        }
+        self.values = values
+    }
+
+    init(_ values: [Int]) { self.values = values }
+
+    static func parse(_ s: String) -> Int? {
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30)]
+        var digits = Substring(s), unit = 1
+        for (suffix, size) in units where s.lowercased().hasSuffix(suffix.lowercased()) {
+            digits = s.dropLast(suffix.count)
+            unit = size
+            break
+        }
+        guard let n = Int(digits), n >= 1 else { return nil }
+        let (v, overflow) = n.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : v
+    }
 }
 
 struct BenchCommand: ParsableCommand {
@@ -27,21 +59,50 @@ struct BenchCommand: ParsableCommand {
     var workload: BenchWorkload = .core
     @Option(help: "Worker processes (each opens the cache on its own).") var procs = 1
     @Option(help: "Worker threads per process.") var threads = 1
-    @Option(help: "Operations per worker.") var ops = 100_000
+    @Option(help: "Operations per worker (default: read-only 1000000, others 100000).") var ops: Int?
     @Option(help: "Number of distinct keys (core: 100; write-heavy: 100000).") var range: Int?
     @Option(help: "Shards of a new cache.") var shards = 8
     @Option(help: "Cache directory (default: a fresh temporary directory, removed afterwards).") var dir: String?
     @Option(help: "Durability: never, interval, always.") var sync: SyncMode = .never
-    @Option(help: "Keys for the open and compaction workloads.") var keys = 1_000_000
+    @Option(help: "Keys for the read-only, open and compaction workloads.") var keys = 1_000_000
+    @Option(help: "Value sizes for large-values, comma-separated (e.g. 64KiB,1MiB,16MiB).")
+    var sizes = ByteSizes(LargeValuesWorkload.defaultSizes)
+    @Option(help: "Bytes written per value size by large-values (e.g. 256MiB).") var total = "256MiB"
+    @Flag(help: "Print the results as one JSON object instead of text lines.") var json = false
+    @Option(help: "Also write a chart of the latency percentiles to this SVG file.") var svg: String?
     @Option(name: .customLong("worker"), help: .hidden) var workerIndex: Int?
+
+    static let maxOps = 100_000_000
+    static let maxKeys = 100_000_000
 
     func validate() throws {
         guard procs >= 1, procs <= 256 else { throw ValidationError("--procs must be 1...256") }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be 1...256") }
-        guard ops >= 1 else { throw ValidationError("--ops must be positive") }
-        guard (range ?? 1) >= 1 else { throw ValidationError("--range must be positive") }
+        guard (1...Self.maxOps).contains(ops ?? 1) else { throw ValidationError("--ops must be 1...\(Self.maxOps)") }
+        guard (1...Self.maxKeys).contains(range ?? 1) else { throw ValidationError("--range must be 1...\(Self.maxKeys)") }
         guard (1...256).contains(shards) else { throw ValidationError("--shards must be 1...256") }
-        guard keys >= 1 else { throw ValidationError("--keys must be positive") }
+        guard (1...Self.maxKeys).contains(keys) else { throw ValidationError("--keys must be 1...\(Self.maxKeys)") }
+        guard !sizes.values.isEmpty, sizes.values.allSatisfy({ (1...(1 << 30)).contains($0) }) else {
+            throw ValidationError("--sizes must be byte counts of 1 B...1 GiB, like 64KiB,1MiB,16MiB")
+        }
+        guard let t = ByteSizes.parse(total), t <= 1 << 40 else {
+            throw ValidationError("--total must be a byte count up to 1 TiB, like 256MiB (not '\(total)')")
+        }
+        _ = t
+        if let svg {
+            guard workload.hasLatencies else { throw ValidationError("--svg charts latencies; the \(workload.rawValue) workload has none") }
+            let parent = URL(fileURLWithPath: svg).deletingLastPathComponent().path
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--svg: the directory \(parent) does not exist")
+            }
+        }
+        if let dir, workerIndex == nil, FileManager.default.fileExists(atPath: dir) {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--dir: \(dir) is not a directory")
+            }
+        }
     }
 
     var storeOptions: StoreOptions {
@@ -51,12 +112,24 @@ struct BenchCommand: ParsableCommand {
         return o
     }
 
-    var mixed: MixedWorkload {
+    var operationsPerWorker: Int { ops ?? (workload == .readOnly ? 1_000_000 : 100_000) }
+
+    var syncName: String { workload == .durable ? "always" : sync.rawValue }
+
+    /// The workload each worker runs, for the timed workloads.
+    var timedWorkload: any TimedWorkload {
+        if workload == .readOnly {
+            var w = ReadOnlyWorkload()
+            w.keys = keys
+            w.ops = operationsPerWorker
+            w.warmup = min(w.warmup, w.ops / 10)
+            return w
+        }
         var w: MixedWorkload = workload == .writeHeavy ? .writeHeavy : .core
         if workload == .durable { w.getFraction = 0; w.setFraction = 1 }
-        w.ops = ops
+        w.ops = operationsPerWorker
         if let range { w.range = range }
-        w.warmup = min(w.warmup, ops / 10)
+        w.warmup = min(w.warmup, w.ops / 10)
         return w
     }
 
@@ -67,51 +140,115 @@ struct BenchCommand: ParsableCommand {
         }
         let directory = dir ?? makeTemporaryDirectory()
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: directory) } }
+        let report: BenchReport
         switch workload {
         case .open:
             let r = try runOpenWorkload(directory: directory, keys: keys, options: storeOptions)
-            print("open keys=\(r.keys) open_s=\(fixed(r.openSeconds, digits: 3)) first_get_us=\(fixed2(r.firstGetMicros)) "
-                  + "index_bytes_per_key=\(fixed(r.bytesPerKey, digits: 1)) scanned_records=\(r.scannedRecords) fill_s=\(fixed(r.fillSeconds, digits: 2))")
+            report = BenchReport(workload: "open", parameters: [BenchField("shards", .int(shards))], lines: [
+                BenchLine("open", style: .label, fields: [
+                    BenchField("keys", .int(r.keys)),
+                    BenchField("open_s", .decimal(r.openSeconds, digits: 3)),
+                    BenchField("first_get_us", .decimal(r.firstGetMicros, digits: 2)),
+                    BenchField("index_bytes_per_key", .decimal(r.bytesPerKey, digits: 1)),
+                    BenchField("scanned_records", .int(r.scannedRecords)),
+                    BenchField("fill_s", .decimal(r.fillSeconds, digits: 2)),
+                ]),
+            ])
         case .compaction:
             let r = try runCompactionWorkload(directory: directory, keys: keys, options: storeOptions)
-            print("compaction keys=\(r.keys) compact_s=\(fixed(r.compactSeconds, digits: 3)) longest_pause_us=\(fixed2(r.longestPauseMicros))")
-            print(r.readerDuring.line("get"))
-        case .core, .writeHeavy, .durable:
-            try runMixed(directory: directory)
+            report = BenchReport(workload: "compaction", parameters: [BenchField("shards", .int(shards))], lines: [
+                BenchLine("compaction", style: .label, fields: [
+                    BenchField("keys", .int(r.keys)),
+                    BenchField("compact_s", .decimal(r.compactSeconds, digits: 3)),
+                    BenchField("longest_pause_us", .decimal(r.longestPauseMicros, digits: 2)),
+                ]),
+                r.readerDuring.benchLine("get"),
+            ])
+        case .largeValues:
+            report = try runLargeValues(directory: directory)
+        case .core, .writeHeavy, .durable, .readOnly:
+            report = try runTimed(directory: directory)
+        }
+        print(json ? report.json : report.text)
+        if let svg {
+            let chart = LatencyChart(title: report.header, series: report.latencies)
+            do {
+                try Data(chart.svg().utf8).write(to: URL(fileURLWithPath: svg))
+            } catch {
+                throw CaskError(.io, "cannot write the chart: \(error.localizedDescription)", path: svg)
+            }
         }
     }
 
-    func runMixed(directory: String) throws {
-        let w = mixed
+    func runTimed(directory: String) throws -> BenchReport {
+        let w = timedWorkload
         do {
             let store = try Store(directory: directory, options: storeOptions)
-            try w.preload(store)
+            let meter = ProgressMeter(label: "preload", total: workload == .readOnly ? keys : 0)
+            try w.preload(store, progress: meter)
+            meter.finish()
             try store.close()
         }
         var total = WorkerResult()
         let start: UInt64
         if procs == 1 {
             let store = try Store(directory: directory, options: storeOptions)
+            let meter = ProgressMeter(label: workload.rawValue, total: threads * w.ops)
             start = monotonicNow()
-            total = try runThreads(store: store, workload: w, firstSeed: 0)
+            total = try runThreads(store: store, workload: w, firstSeed: 0, progress: meter)
+            meter.finish()
             try store.close()
         } else {
+            let meter = ProgressMeter(label: "\(workload.rawValue): \(procs) worker processes", total: 0)
             (start, total) = try runProcesses(directory: directory)
+            meter.finish()
         }
         let wall = Double(monotonicNow() - start) / 1e9
-        print("cask \(workload.rawValue) shards=\(shards) procs=\(procs) threads=\(threads) ops=\(ops) sync=\(workload == .durable ? "always" : sync.rawValue)")
+        var parameters = [BenchField("shards", .int(shards)), BenchField("procs", .int(procs)),
+                          BenchField("threads", .int(threads)), BenchField("ops", .int(w.ops)),
+                          BenchField("sync", .text(syncName))]
+        if workload == .readOnly { parameters.append(BenchField("keys", .int(keys))) }
+        var report = BenchReport(workload: workload.rawValue, parameters: parameters)
         for kind in OperationKind.allCases where !total.nanos[kind.rawValue].isEmpty {
-            print(LatencySummary(nanos: total.nanos[kind.rawValue], misses: total.misses[kind.rawValue]).line(kind.name))
+            report.lines.append(LatencySummary(nanos: total.nanos[kind.rawValue], misses: total.misses[kind.rawValue]).benchLine(kind.name))
         }
-        let opsPerSecond = Double(procs * threads * ops) / wall
-        print("wall_s=\(fixed(wall, digits: 3)) ops_per_s=\(Int(opsPerSecond.rounded()))")
+        report.lines.append(throughputLine(operations: procs * threads * w.ops, wallSeconds: wall))
+        return report
     }
 
-    func runThreads(store: Store, workload w: MixedWorkload, firstSeed: Int) throws -> WorkerResult {
-        if threads == 1 { return try w.run(store, seed: UInt64(firstSeed)) }
+    func runLargeValues(directory: String) throws -> BenchReport {
+        var w = LargeValuesWorkload()
+        w.totalBytes = ByteSizes.parse(total) ?? w.totalBytes
+        var report = BenchReport(workload: "large-values", parameters: [
+            BenchField("shards", .int(shards)), BenchField("sizes", .text(sizes.values.map(String.init).joined(separator: ","))),
+            BenchField("total_bytes_per_size", .int(w.totalBytes)), BenchField("sync", .text(syncName)),
+            BenchField("MB", .text("1e6")), BenchField("page_cache", .text("warm")),
+        ])
+        // One store per size, each in its own subdirectory.
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let start = monotonicNow()
+        var operations = 0
+        for size in sizes.values {
+            let subdirectory = directory + "/size-\(size)"
+            let store = try Store(directory: subdirectory, options: storeOptions)
+            let meter = ProgressMeter(label: "large-values \(size) B", total: 3 * w.count(forSize: size))
+            let r = try w.run(size: size, store: store, progress: meter)
+            meter.finish()
+            try store.close()
+            try? FileManager.default.removeItem(atPath: subdirectory)
+            report.lines.append(r.benchLine)
+            operations += 3 * r.count
+        }
+        report.lines.append(throughputLine(operations: operations, wallSeconds: Double(monotonicNow() - start) / 1e9))
+        return report
+    }
+
+    func runThreads(store: Store, workload w: any TimedWorkload, firstSeed: Int, progress: ProgressMeter? = nil) throws -> WorkerResult {
+        if threads == 1 { return try w.run(store, seed: UInt64(firstSeed), progress: progress) }
         let results = LockedResults()
         DispatchQueue.concurrentPerform(iterations: threads) { t in
-            do { results.add(try w.run(store, seed: UInt64(firstSeed + t))) } catch { results.fail(error) }
+            do { results.add(try w.run(store, seed: UInt64(firstSeed + t), progress: progress)) } catch { results.fail(error) }
         }
         return try results.total()
     }
@@ -124,7 +261,8 @@ struct BenchCommand: ParsableCommand {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: exe)
             var args = ["bench", "--worker", String(i), "--dir", directory, "--workload", workload.rawValue,
-                        "--ops", String(ops), "--threads", String(threads), "--shards", String(shards), "--sync", sync.rawValue]
+                        "--ops", String(operationsPerWorker), "--threads", String(threads), "--shards", String(shards),
+                        "--sync", sync.rawValue, "--keys", String(keys)]
             if let range { args += ["--range", String(range)] }
             p.arguments = args
             let input = Pipe(), output = Pipe()
@@ -156,7 +294,7 @@ struct BenchCommand: ParsableCommand {
         let store = try Store(directory: directory, options: storeOptions)
         FileHandle.standardOutput.write(Data("ready\n".utf8))
         _ = try FileHandle.standardInput.read(upToCount: 1)
-        let r = try runThreads(store: store, workload: mixed, firstSeed: index * threads)
+        let r = try runThreads(store: store, workload: timedWorkload, firstSeed: index * threads)
         try store.close()
         FileHandle.standardOutput.write(Data(r.encoded()))
     }
