@@ -31,7 +31,7 @@ let package = Package(
         // Benchmark workloads and latency statistics behind `cask bench` (tested on their own).
         .target(
             name: "CaskBench",
-            dependencies: ["CaskStore", "CCaskSupport"]
+            dependencies: ["Cask", "CaskStore", "CCaskSupport"]
         ),
         // The `cask` command-line tool: inspect, edit, check, compact and benchmark a cache directory.
         .executableTarget(

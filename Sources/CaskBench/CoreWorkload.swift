@@ -76,9 +76,9 @@ public protocol TimedWorkload: Sendable {
     /// Operations per worker (the first `warmup` of them are not recorded).
     var ops: Int { get }
     /// Writes what the timed run expects to find (before the run, once).
-    func preload(_ store: Store, progress: ProgressMeter?) throws
+    func preload(_ store: any BenchTarget, progress: ProgressMeter?) throws
     /// Runs one worker's operations against `store`.
-    func run(_ store: Store, seed: UInt64, progress: ProgressMeter?) throws -> WorkerResult
+    func run(_ store: any BenchTarget, seed: UInt64, progress: ProgressMeter?) throws -> WorkerResult
 }
 
 /// Workers report progress in steps of this many operations.
@@ -106,16 +106,16 @@ public struct MixedWorkload: TimedWorkload {
     }
 
     /// Sets every key to itself (before the timed run, once).
-    public func preload(_ store: Store, progress: ProgressMeter? = nil) throws {
+    public func preload(_ store: any BenchTarget, progress: ProgressMeter? = nil) throws {
         for i in 0..<range {
             if i % progressStep == progressStep - 1 { progress?.advance(by: progressStep) }
             let k = Array(String(i).utf8)
-            try store.put(k, k)
+            try store.set(k, k)
         }
     }
 
     /// Runs one worker's operations against `store`.
-    public func run(_ store: Store, seed: UInt64, progress: ProgressMeter? = nil) throws -> WorkerResult {
+    public func run(_ store: any BenchTarget, seed: UInt64, progress: ProgressMeter? = nil) throws -> WorkerResult {
         var rng = WorkloadRandom(seed: seed)
         var result = WorkerResult()
         let expected = max(0, ops - warmup)
@@ -148,7 +148,7 @@ public struct MixedWorkload: TimedWorkload {
                 missed = try store.get(key) == nil
             } else if r < getFraction + setFraction {
                 kind = .set
-                try store.put(key, value)
+                try store.set(key, value)
             } else {
                 kind = .delete
                 missed = try !store.delete(key)

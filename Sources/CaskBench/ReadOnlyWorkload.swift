@@ -11,17 +11,17 @@ public struct ReadOnlyWorkload: TimedWorkload {
     public init() {}
 
     /// Puts every key (before the timed run, once).
-    public func preload(_ store: Store, progress: ProgressMeter? = nil) throws {
+    public func preload(_ store: any BenchTarget, progress: ProgressMeter? = nil) throws {
         let value = [UInt8](repeating: 0x72, count: valueSize)
         var key = KeyBuffer()
         for i in 0..<keys {
             if i % progressStep == progressStep - 1 { progress?.advance(by: progressStep) }
             key.set(i)
-            try key.bytes.withUnsafeBytes { k in try value.withUnsafeBytes { v in _ = try store.put(k, v) } }
+            try store.set(key.bytes, value)
         }
     }
 
-    public func run(_ store: Store, seed: UInt64, progress: ProgressMeter? = nil) throws -> WorkerResult {
+    public func run(_ store: any BenchTarget, seed: UInt64, progress: ProgressMeter? = nil) throws -> WorkerResult {
         var rng = WorkloadRandom(seed: seed)
         var result = WorkerResult()
         result.nanos[OperationKind.get.rawValue].reserveCapacity(max(0, ops - warmup))

@@ -64,6 +64,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Shards of a new cache.") var shards = 8
     @Option(help: "Cache directory (default: a fresh temporary directory, removed afterwards).") var dir: String?
     @Option(help: "Durability: never, interval, always.") var sync: SyncMode = .never
+    @Option(help: "API to drive: cache (the typed Cache, default) or store (the bytes-level engine).")
+    var api: BenchAPI = .cache
     @Option(help: "Keys for the read-only, open and compaction workloads.") var keys = 1_000_000
     @Option(help: "Value sizes for large-values, comma-separated (e.g. 64KiB,1MiB,16MiB).")
     var sizes = ByteSizes(LargeValuesWorkload.defaultSizes)
@@ -183,7 +185,7 @@ struct BenchCommand: ParsableCommand {
     func runTimed(directory: String) throws -> BenchReport {
         let w = timedWorkload
         do {
-            let store = try Store(directory: directory, options: storeOptions)
+            let store = try api.open(directory: directory, options: storeOptions)
             let meter = ProgressMeter(label: "preload", total: workload == .readOnly ? keys : 0)
             try w.preload(store, progress: meter)
             meter.finish()
@@ -192,7 +194,7 @@ struct BenchCommand: ParsableCommand {
         var total = WorkerResult()
         let start: UInt64
         if procs == 1 {
-            let store = try Store(directory: directory, options: storeOptions)
+            let store = try api.open(directory: directory, options: storeOptions)
             let meter = ProgressMeter(label: workload.rawValue, total: threads * w.ops)
             start = monotonicNow()
             total = try runThreads(store: store, workload: w, firstSeed: 0, progress: meter)
@@ -204,7 +206,7 @@ struct BenchCommand: ParsableCommand {
             meter.finish()
         }
         let wall = Double(monotonicNow() - start) / 1e9
-        var parameters = [BenchField("shards", .int(shards)), BenchField("procs", .int(procs)),
+        var parameters = [BenchField("api", .text(api.rawValue)), BenchField("shards", .int(shards)), BenchField("procs", .int(procs)),
                           BenchField("threads", .int(threads)), BenchField("ops", .int(w.ops)),
                           BenchField("sync", .text(syncName))]
         if workload == .readOnly { parameters.append(BenchField("keys", .int(keys))) }
@@ -244,7 +246,7 @@ struct BenchCommand: ParsableCommand {
         return report
     }
 
-    func runThreads(store: Store, workload w: any TimedWorkload, firstSeed: Int, progress: ProgressMeter? = nil) throws -> WorkerResult {
+    func runThreads(store: any BenchTarget, workload w: any TimedWorkload, firstSeed: Int, progress: ProgressMeter? = nil) throws -> WorkerResult {
         if threads == 1 { return try w.run(store, seed: UInt64(firstSeed), progress: progress) }
         let results = LockedResults()
         DispatchQueue.concurrentPerform(iterations: threads) { t in
@@ -262,7 +264,7 @@ struct BenchCommand: ParsableCommand {
             p.executableURL = URL(fileURLWithPath: exe)
             var args = ["bench", "--worker", String(i), "--dir", directory, "--workload", workload.rawValue,
                         "--ops", String(operationsPerWorker), "--threads", String(threads), "--shards", String(shards),
-                        "--sync", sync.rawValue, "--keys", String(keys)]
+                        "--sync", sync.rawValue, "--keys", String(keys), "--api", api.rawValue]
             if let range { args += ["--range", String(range)] }
             p.arguments = args
             let input = Pipe(), output = Pipe()
@@ -291,7 +293,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func runWorker(index: Int, directory: String) throws {
-        let store = try Store(directory: directory, options: storeOptions)
+        let store = try api.open(directory: directory, options: storeOptions)
         FileHandle.standardOutput.write(Data("ready\n".utf8))
         _ = try FileHandle.standardInput.read(upToCount: 1)
         let r = try runThreads(store: store, workload: timedWorkload, firstSeed: index * threads)
@@ -321,3 +323,5 @@ final class LockedResults: @unchecked Sendable {
         }
     }
 }
+
+extension BenchAPI: ExpressibleByArgument {}

@@ -48,7 +48,17 @@ package struct KeyDirectory {
         self.tagIndex = tagIndex ? [:] : nil
     }
 
+    /// Entries that have an expire time (0 means the writer's expiry sweep can be skipped).
+    package private(set) var expiringCount = 0
+
+    /// Bookkeeping for an entry replaced (`old`), added (`new`) or removed.
     @inline(__always)
+    private mutating func noteChange(_ hash: UInt64, old: IndexEntry?, new: IndexEntry?) {
+        if old?.expireTime ?? 0 != 0 { expiringCount -= 1 }
+        if new?.expireTime ?? 0 != 0 { expiringCount += 1 }
+        if tagIndex != nil { indexTag(hash, old: old, new: new) }
+    }
+
     private mutating func indexTag(_ hash: UInt64, old: IndexEntry?, new: IndexEntry?) {
         guard tagIndex != nil, old?.tag != new?.tag || old == nil || new == nil else { return }
         if let t = old?.tag, t != 0 {
@@ -77,7 +87,7 @@ package struct KeyDirectory {
             let k = Array(key)
             if let old = collided.updateValue(entry, forKey: k) {
                 liveBytes += Int(entry.length) - Int(old.length)
-                indexTag(hash, old: old, new: entry)
+                noteChange(hash, old: old, new: entry)
                 return old
             }
         }
@@ -85,7 +95,7 @@ package struct KeyDirectory {
             if matches(old) {
                 entries[hash] = entry
                 liveBytes += Int(entry.length) - Int(old.length)
-                indexTag(hash, old: old, new: entry)
+                noteChange(hash, old: old, new: entry)
                 return old
             }
             collided[Array(key)] = entry
@@ -93,7 +103,7 @@ package struct KeyDirectory {
             entries[hash] = entry
         }
         liveBytes += Int(entry.length)
-        indexTag(hash, old: nil, new: entry)
+        noteChange(hash, old: nil, new: entry)
         return nil
     }
 
@@ -103,14 +113,18 @@ package struct KeyDirectory {
         if !collided.isEmpty {
             let k = Array(key)
             if var e = collided[k] {
+                let hadExpiry = e.expireTime != 0
                 body(&e)
                 collided[k] = e
+                expiringCount += (e.expireTime != 0 ? 1 : 0) - (hadExpiry ? 1 : 0)
                 return true
             }
         }
         guard var e = entries[hash], matches(e) else { return false }
+        let hadExpiry = e.expireTime != 0
         body(&e)
         entries[hash] = e
+        expiringCount += (e.expireTime != 0 ? 1 : 0) - (hadExpiry ? 1 : 0)
         return true
     }
 
@@ -119,13 +133,13 @@ package struct KeyDirectory {
     package mutating func remove(hash: UInt64, key: UnsafeRawBufferPointer, matches: (IndexEntry) -> Bool) -> IndexEntry? {
         if !collided.isEmpty, let old = collided.removeValue(forKey: Array(key)) {
             liveBytes -= Int(old.length)
-            indexTag(hash, old: old, new: nil)
+            noteChange(hash, old: old, new: nil)
             return old
         }
         guard let old = entries[hash], matches(old) else { return nil }
         entries.removeValue(forKey: hash)
         liveBytes -= Int(old.length)
-        indexTag(hash, old: old, new: nil)
+        noteChange(hash, old: old, new: nil)
         return old
     }
 
@@ -138,18 +152,18 @@ package struct KeyDirectory {
             if keyOf(old) == newKey {
                 entries[hash] = entry
                 liveBytes += Int(entry.length) - Int(old.length)
-                indexTag(hash, old: old, new: entry)
+                noteChange(hash, old: old, new: entry)
                 return old
             }
             let prior = collided.updateValue(entry, forKey: newKey)
             if let prior { liveBytes -= Int(prior.length) }
             liveBytes += Int(entry.length)
-            indexTag(hash, old: prior, new: entry)
+            noteChange(hash, old: prior, new: entry)
             return prior
         }
         entries[hash] = entry
         liveBytes += Int(entry.length)
-        indexTag(hash, old: nil, new: entry)
+        noteChange(hash, old: nil, new: entry)
         return nil
     }
 
@@ -179,13 +193,13 @@ package struct KeyDirectory {
         if let e = entries[hash], e.position == position {
             entries.removeValue(forKey: hash)
             liveBytes -= Int(e.length)
-            indexTag(hash, old: e, new: nil)
+            noteChange(hash, old: e, new: nil)
             return e
         }
         guard !collided.isEmpty, let k = collided.first(where: { $0.value.position == position })?.key else { return nil }
         let e = collided.removeValue(forKey: k)!
         liveBytes -= Int(e.length)
-        indexTag(hash, old: e, new: nil)
+        noteChange(hash, old: e, new: nil)
         return e
     }
 
@@ -202,6 +216,7 @@ package struct KeyDirectory {
         entries = [:]
         collided = [:]
         liveBytes = 0
+        expiringCount = 0
         if tagIndex != nil { tagIndex = [:] }
     }
 
@@ -211,6 +226,8 @@ package struct KeyDirectory {
         for e in entries.values { sum += Int(e.length) }
         for e in collided.values { sum += Int(e.length) }
         if sum != liveBytes { return "liveBytes \(liveBytes) != sum of entry lengths \(sum)" }
+        let expiring = entries.values.filter { $0.expireTime != 0 }.count + collided.values.filter { $0.expireTime != 0 }.count
+        if expiring != expiringCount { return "expiringCount \(expiringCount) != \(expiring) entries with an expiry" }
         for e in Array(entries.values) + Array(collided.values) where Int(e.length) < RecordHeader.size {
             return "entry shorter than a record header: \(e)"
         }

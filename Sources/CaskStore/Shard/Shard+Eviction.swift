@@ -201,7 +201,7 @@ extension Shard {
     func runCull(_ s: inout ShardState, _ cull: CullRequest, now: Int64) throws -> [RemovedRecord] {
         var removed: [RemovedRecord] = []
         s.writesSinceCull += 1
-        if s.writesSinceCull >= cull.expiredEvery {
+        if s.writesSinceCull >= cull.expiredEvery && s.directory.expiringCount > 0 {
             s.writesSinceCull = 0
             removed = try evictLocked(&s, count: cull.limit, order: cull.order, onlyExpired: true, now: now, budget: cull.limit * 8)
         }
