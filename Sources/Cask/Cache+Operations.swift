@@ -25,7 +25,18 @@ extension Cache {
     /// The bytes stored under `key`, or nil if it is absent or expired.
     /// - Throws: `.typeMismatch` if the value was not stored as bytes.
     public func get(_ key: some CacheKey) throws -> [UInt8]? {
-        try get(key, as: [UInt8].self)
+        // Fast path: plain inline bytes are copied out directly; anything else takes the general one.
+        let k = key.cacheKeyBytes
+        let plain = try k.withUnsafeBytes { kb in
+            try store.read(kb, now: now) { v -> [UInt8]? in
+                v.flags == ValueEncoding.bytes.flags ? Array(v.value) : nil
+            }
+        }
+        switch plain {
+        case nil: return nil
+        case .some(.some(let bytes)): return bytes
+        case .some(.none): return try get(key, as: [UInt8].self)
+        }
     }
 
     /// The value stored under `key`, decoded as `type`, or nil if absent or expired.

@@ -18,17 +18,28 @@ public protocol CacheKey: Sendable {
 
 extension String: CacheKey {
     /// `s` + the UTF-8 bytes.
-    public var cacheKeyBytes: [UInt8] { [0x73] + Array(utf8) }
+    public var cacheKeyBytes: [UInt8] { prefixed(0x73, utf8) }
+}
+
+/// `tag` followed by `bytes`, in one allocation (keys are built on every call).
+@inline(__always)
+func prefixed(_ tag: UInt8, _ bytes: some Collection<UInt8>) -> [UInt8] {
+    let n = bytes.count
+    return [UInt8](unsafeUninitializedCapacity: n + 1) { buffer, count in
+        buffer[0] = tag
+        _ = UnsafeMutableBufferPointer(rebasing: buffer[1...]).initialize(from: bytes)
+        count = n + 1
+    }
 }
 
 extension Array: CacheKey where Element == UInt8 {
     /// `b` + the bytes.
-    public var cacheKeyBytes: [UInt8] { [0x62] + self }
+    public var cacheKeyBytes: [UInt8] { prefixed(0x62, self) }
 }
 
 extension Data: CacheKey {
     /// `b` + the bytes (the same key as the equal `[UInt8]`).
-    public var cacheKeyBytes: [UInt8] { [0x62] + Array(self) }
+    public var cacheKeyBytes: [UInt8] { prefixed(0x62, self) }
 }
 
 extension Int: CacheKey { public var cacheKeyBytes: [UInt8] { [0x69] + Array(String(self).utf8) } }
