@@ -183,7 +183,10 @@ struct ValueFiles: Sendable {
             let name = withUnsafePointer(to: e.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
-            guard name.count == 2, let sub = opendir(root + "/" + name) else {
+            // Only the two-hex-digit fan-out directories hold value files ("." and ".." are two
+            // characters long too, and must never be walked into).
+            let isFanOut = name.count == 2 && name.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+            guard isFanOut, let sub = opendir(root + "/" + name) else {
                 if name.hasPrefix("tmp-") { out.append(name) }
                 continue
             }
@@ -191,7 +194,7 @@ struct ValueFiles: Sendable {
                 let file = withUnsafePointer(to: f.pointee.d_name) {
                     $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
                 }
-                if file != "." && file != ".." { out.append(name + "/" + file) }
+                if file.hasSuffix(".val") { out.append(name + "/" + file) }
             }
             closedir(sub)
         }

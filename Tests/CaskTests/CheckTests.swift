@@ -17,6 +17,25 @@ struct CheckTests {
         #expect(r.recordsScanned == 50)
     }
 
+    /// An old cache (every file older than the orphan age) has no orphans, and repairing it never
+    /// touches anything outside the values directory.
+    @Test func oldFilesAreNotOrphans() throws {
+        let fixture = try makeCache(CacheSettings(minFileSize: 512))
+        let (cache, dir) = (fixture.cache, fixture.dir)
+        try cache.set("big", [UInt8](repeating: 1, count: 4096))
+        try cache.set("small", "x")
+        let old = Date(timeIntervalSinceNow: -7200)
+        for item in (FileManager.default.enumerator(atPath: dir.path)?.allObjects as? [String]) ?? [] {
+            try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: dir.path + "/" + item)
+        }
+        let found = try cache.check()
+        #expect(found.orphanValueFiles.isEmpty, "\(found.orphanValueFiles)")
+        #expect(found.isHealthy)
+        _ = try cache.check(fix: true)
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/cask.meta"))
+        #expect(try cache.get("big") == [UInt8](repeating: 1, count: 4096))
+    }
+
     @Test func findsAndRepairsValueFileDamage() throws {
         let fixture = try makeCache(CacheSettings(minFileSize: 512))
         let (cache, dir) = (fixture.cache, fixture.dir)
