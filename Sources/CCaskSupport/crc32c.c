@@ -3,9 +3,10 @@
 // instructions on arm64, and an 8-table software version otherwise.
 #include "CCaskSupport.h"
 #include <string.h>
+#include <pthread.h>
 
 static uint32_t crc_tables[8][256];
-static int crc_tables_ready = 0;
+static pthread_once_t crc_tables_once = PTHREAD_ONCE_INIT;
 
 static void crc_build_tables(void) {
     for (uint32_t n = 0; n < 256; n++) {
@@ -20,11 +21,10 @@ static void crc_build_tables(void) {
             crc_tables[t][n] = c;
         }
     }
-    __atomic_store_n(&crc_tables_ready, 1, __ATOMIC_RELEASE);
 }
 
 static uint32_t crc32c_software(uint32_t crc, const unsigned char *p, uint64_t n) {
-    if (!__atomic_load_n(&crc_tables_ready, __ATOMIC_ACQUIRE)) crc_build_tables();
+    pthread_once(&crc_tables_once, crc_build_tables);
     crc = ~crc;
     while (n >= 8) {
         uint64_t w;
@@ -57,9 +57,14 @@ static uint32_t crc32c_hardware(uint32_t crc, const unsigned char *p, uint64_t n
 }
 
 uint32_t cask_crc32c(uint32_t crc, const void *bytes, uint64_t count) {
+    // -1: not yet known. Threads may race to fill it in; they all store the same answer.
     static int has_sse42 = -1;
-    if (has_sse42 < 0) has_sse42 = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-    return has_sse42 ? crc32c_hardware(crc, bytes, count) : crc32c_software(crc, bytes, count);
+    int known = __atomic_load_n(&has_sse42, __ATOMIC_RELAXED);
+    if (known < 0) {
+        known = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+        __atomic_store_n(&has_sse42, known, __ATOMIC_RELAXED);
+    }
+    return known ? crc32c_hardware(crc, bytes, count) : crc32c_software(crc, bytes, count);
 }
 #elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
 #include <arm_acle.h>

@@ -14,17 +14,17 @@ public final class ValueReader: Sendable {
         case memory([UInt8])
         case file(Int32)
     }
-    private let state: Mutex<(source: Source, offset: Int)>
+    private let state: Locked<(source: Source, offset: Int)>
     /// Total size of the value in bytes.
     public let size: Int
 
     init(bytes: [UInt8]) {
-        state = Mutex((.memory(bytes), 0))
+        state = Locked((.memory(bytes), 0))
         size = bytes.count
     }
 
     init(fd: Int32, size: Int) {
-        state = Mutex((.file(fd), 0))
+        state = Locked((.file(fd), 0))
         self.size = size
     }
 

@@ -26,10 +26,10 @@ public struct SystemClock: CacheClock {
 
 /// A clock that only moves when told to (for tests).
 public final class ManualClock: CacheClock {
-    private let seconds: Mutex<Double>
+    private let seconds: Locked<Double>
 
     /// - Parameter now: Seconds since the Unix epoch to start at.
-    public init(now: Double) { seconds = Mutex(now) }
+    public init(now: Double) { seconds = Locked(now) }
 
     /// The time the clock was last set or moved to.
     public var now: Double { seconds.withLock { $0 } }

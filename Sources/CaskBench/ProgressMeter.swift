@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Dispatch
 import Synchronization
+import CaskStore
 
 /// A progress line on stderr for long benchmark phases: shown only when stderr is a terminal and
 /// only once the phase has run for a second; erased when the phase finishes. Workloads call
@@ -17,7 +18,7 @@ public final class ProgressMeter: @unchecked Sendable {
     private let started = monotonicNow()
     private let timer: (any DispatchSourceTimer)?
     /// Whether a line is on the screen, or nil once finished.
-    private let shown = Mutex<Bool?>(false)
+    private let shown = Locked<Bool?>(false)
 
     /// - Parameters:
     ///   - enabled: Draw at all; by default, when stderr is a terminal.

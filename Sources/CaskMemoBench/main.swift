@@ -12,6 +12,7 @@ import Glibc
 import Cask
 import CaskBench
 import Synchronization
+import CaskStore
 
 func option(_ name: String, _ fallback: Int) -> Int {
     let args = CommandLine.arguments
@@ -42,7 +43,7 @@ func shuffled(_ n: Int, seed: UInt64) -> [Int] {
 
 let n = option("--n", 10_000)
 let warmup = option("--warmup", 100)
-let calls = Mutex(0)
+let calls = Locked(0)
 
 func run(_ label: String, validity: [ValidityPolicy] = [], stampede: StampedeProtection = StampedeProtection()) throws {
     let cache = try Cache()

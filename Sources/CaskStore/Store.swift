@@ -18,7 +18,7 @@ public final class Store: Sendable {
     /// The options this handle was opened with.
     public let options: StoreOptions
     let shards: [Shard]
-    private let timer: Mutex<SyncTimer?>
+    private let timer: Locked<SyncTimer?>
 
     /// Opens the store in `directory`, creating the directory (mode 0700) and the store if needed.
     ///
@@ -42,7 +42,7 @@ public final class Store: Sendable {
         shardCount = count
 
         // Open the shards in parallel: loading hint files dominates open time.
-        let results = Mutex<[Int: Result<Shard, CaskError>]>([:])
+        let results = Locked<[Int: Result<Shard, CaskError>]>([:])
         DispatchQueue.concurrentPerform(iterations: count) { i in
             let r: Result<Shard, CaskError>
             do {
@@ -60,7 +60,7 @@ public final class Store: Sendable {
             }
         }
         self.shards = shards
-        timer = Mutex(nil)
+        timer = Locked(nil)
         if case .interval(let interval) = options.durability { startSyncTimer(interval) }
     }
 

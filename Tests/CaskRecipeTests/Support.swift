@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import CaskStore
 @testable import Cask
 
 final class TempDir: @unchecked Sendable {
@@ -34,7 +35,7 @@ func makeCache(_ settings: CacheSettings = CacheSettings(), dir: TempDir = TempD
 
 /// Counts how many times a memoized body really ran.
 final class Counter: Sendable {
-    private let n = Mutex(0)
+    private let n = Locked(0)
     @discardableResult func bump() -> Int { n.withLock { $0 += 1; return $0 } }
     var value: Int { n.withLock { $0 } }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import CaskStore
 import Testing
 @testable import Cask
 
@@ -140,7 +141,7 @@ struct ValidityPolicyTests {
     @Test func policiesCompose() throws {
         let f = try makeCache()
         let runs = Counter()
-        let allowed = Mutex(true)
+        let allowed = Locked(true)
         let g = f.cache.memoize(name: "both", validity: [.expires(after: .seconds(100)), .custom { _ in allowed.withLock { $0 } }]) {
             (x: Int) in runs.bump()
         }

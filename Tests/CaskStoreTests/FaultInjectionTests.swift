@@ -31,7 +31,7 @@ final class ScriptedFaults: FaultInjector {
     }
 
     private let prefix: String
-    private let state = Mutex<(rules: [Rule], injected: Int, calls: [SyscallKind: Int])>(([], 0, [:]))
+    private let state = Locked<(rules: [Rule], injected: Int, calls: [SyscallKind: Int])>(([], 0, [:]))
 
     init(root: String) { prefix = root.hasSuffix("/") ? root : root + "/" }
 

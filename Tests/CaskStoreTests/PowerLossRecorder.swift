@@ -16,7 +16,7 @@ import Synchronization
 final class PowerLossRecorder: FaultInjector {
     let root: String
     private let prefix: String
-    private let log = Mutex(Recording())
+    private let log = Locked(Recording())
     /// Faults to inject while recording (a failed call has no effect, so nothing is recorded for it).
     let faults: ScriptedFaults?
 

@@ -9,7 +9,7 @@ final class Flight<Value: Sendable>: Sendable {
         var blockedThreads = 0
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
     /// Signalled once per blocked thread when the outcome is known.
     let done = DispatchSemaphore(value: 0)
 
@@ -49,7 +49,7 @@ final class Flight<Value: Sendable>: Sendable {
 /// The computations in progress in this process, by cache directory and call key: concurrent
 /// callers of one key share one computation (single flight).
 enum FlightBoard {
-    static let flights = Mutex<[[UInt8]: any AnyObject & Sendable]>([:])
+    static let flights = Locked<[[UInt8]: any AnyObject & Sendable]>([:])
 
     /// The flight for `key`, and whether the caller is its leader (must compute and finish it).
     /// Nil if a flight of another result type runs under the same key (then compute alone).

@@ -219,10 +219,11 @@ extension Shard {
     /// process. Threads of this process queue on `syncMutex`; whoever finds its write already
     /// covered by someone else's fsync returns without syncing.
     func syncThrough(_ position: LogPosition, _ segment: Segment) throws {
-        try syncMutex.withLock { (_) throws in
+        try syncMutex.withLock { (syncs) throws in
             if shared.load(.durable) >= position.packed { return }
             let target = LogPosition(packed: shared.load(.position))
             try segment.file.sync()
+            syncs += 1
             lastSyncNanos.store(monotonicNanos(), ordering: .relaxed)
             // A roll fsyncs the segment it seals, so covering our own segment is enough.
             shared.raise(.durable, to: target.segment == segment.id ? target.packed : position.packed)

@@ -156,11 +156,12 @@ final class Shard: Sendable {
     let options: StoreOptions
     let lockFile: FileRef
     let shared: SharedHeader
-    let state: Mutex<ShardState>
-    let report = Mutex(RecoveryReport())
+    let state: Locked<ShardState>
+    let report = Locked(RecoveryReport())
     /// Set while this process compacts the shard, so it does not start a second compaction.
     let compacting = Atomic<Bool>(false)
-    let syncMutex = Mutex<Void>(())
+    /// Serializes this process's fsyncs of the shard; counts them.
+    let syncMutex = Locked<Int>(0)
     /// Monotonic time of this process's last fsync of the shard (interval durability).
     let lastSyncNanos = Atomic<Int64>(0)
 
@@ -195,7 +196,7 @@ final class Shard: Sendable {
             if !live { h.initialize(bootID: BootIdentity.current) }
             let (initial, report) = try Shard.recover(path: path, number: number, options: options, shared: h, headerIsLive: live)
             shared = h
-            state = Mutex(initial)
+            state = Locked(initial)
             self.report.withLock { $0 = report }
         } catch {
             lock.close()

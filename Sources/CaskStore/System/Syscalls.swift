@@ -51,8 +51,8 @@ extension FaultInjector {
 
 package enum Faults {
     private static let enabled = Atomic<Bool>(false)
-    private static let injector = Mutex<(any FaultInjector)?>(nil)
-    private static let paths = Mutex<[Int32: String]>([:])
+    private static let injector = Locked<(any FaultInjector)?>(nil)
+    private static let paths = Locked<[Int32: String]>([:])
 
     /// Installs (or removes, with nil) the process-wide fault injector.
     package static func install(_ newValue: (any FaultInjector)?) {
