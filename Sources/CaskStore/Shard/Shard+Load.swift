@@ -191,7 +191,14 @@ extension Shard {
                 let m = try readManifest()
                 if m.version != s.manifest.version {
                     if isAppend(from: s.manifest, to: m) {
-                        try followRoll(&s, to: m, report: &scratch)
+                        do {
+                            try followRoll(&s, to: m, report: &scratch)
+                        } catch let error as CaskError where error.errno == ENOENT {
+                            // The manifest was read without a lock: a compaction elsewhere may have
+                            // committed and removed a segment it named since. Rebuild from the
+                            // manifest now in force, under the lock.
+                            try reload(&s, manifest: try readManifest(), exclusive: exclusive)
+                        }
                     } else {
                         try reload(&s, manifest: m, exclusive: exclusive)
                     }
