@@ -108,23 +108,13 @@ extension Cache {
             collected.append(piece)
             pending += piece.count
             if pending >= 1 << 20 {
-                for c in collected { try writeAll(fd, c, path: temp) }
+                for c in collected { try ValueFiles.writeAll(fd, c, path: temp) }
                 collected.removeAll()
                 pending = 0
             }
         }
-        for c in collected { try writeAll(fd, c, path: temp) }
+        for c in collected { try ValueFiles.writeAll(fd, c, path: temp) }
         try set(key, contentsOfFile: temp, expire: expire, tag: tag)
-    }
-
-    private func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw CaskError(.io, "cannot write", path: path, errno: n < 0 ? errno : EIO) }
-            done += n
-        }
     }
 
     func storeFile(_ key: [UInt8], _ ref: ValueFiles.Reference, expire: Expiry?, tag: String?) throws {

@@ -107,7 +107,7 @@ struct ValueFiles: Sendable {
         var size = 0
         do {
             while let chunk = try next() {
-                try writeAll(fd, chunk, path: temp)
+                try ValueFiles.writeAll(fd, chunk, path: temp)
                 size += chunk.count
             }
             if sync && fsync(fd) != 0 { throw CaskError(.io, "fsync of value file failed", path: temp, errno: errno) }
@@ -156,7 +156,8 @@ struct ValueFiles: Sendable {
         }
     }
 
-    private func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+    /// Writes all of `bytes` to `fd` at its current offset, retrying EINTR and short writes.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }

@@ -3,16 +3,6 @@ import CaskBench
 import CaskStore
 import Foundation
 
-enum SyncMode: String, ExpressibleByArgument, CaseIterable {
-    case never, interval, always
-    var durability: Durability {
-        switch self {
-        case .never: .none
-        case .interval: .interval(.milliseconds(100))
-        case .always: .always
-        }
-    }
-}
 
 enum BenchWorkload: String, ExpressibleByArgument, CaseIterable {
     case core, writeHeavy = "write-heavy", readOnly = "read-only", largeValues = "large-values", open, compaction, durable
@@ -63,7 +53,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Number of distinct keys (core: 100; write-heavy: 100000).") var range: Int?
     @Option(help: "Shards of a new cache.") var shards = 8
     @Option(help: "Cache directory (default: a fresh temporary directory, removed afterwards).") var dir: String?
-    @Option(help: "Durability: never, interval, always.") var sync: SyncMode = .never
+    @Option(help: "Durability: never, interval, always.") var sync: SyncChoice = .never
     @Option(help: "API to drive: cache (the typed Cache, default) or store (the bytes-level engine).")
     var api: BenchAPI = .cache
     @Option(help: "Keys for the read-only, open and compaction workloads.") var keys = 1_000_000
@@ -110,7 +100,7 @@ struct BenchCommand: ParsableCommand {
     var storeOptions: StoreOptions {
         var o = StoreOptions()
         o.shardCount = shards
-        o.durability = workload == .durable ? .always : sync.durability
+        o.durability = workload == .durable ? .always : sync.storeDurability
         return o
     }
 

@@ -82,13 +82,24 @@ struct CacheLocation: ParsableArguments {
     }
 }
 
+/// `--sync never|interval|always` (interval: fsync at most every 100 ms).
 enum SyncChoice: String, ExpressibleByArgument, CaseIterable {
     case never, interval, always
 
+    /// The mode for a `Cache`.
     var durability: CacheDurability {
         switch self {
         case .never: .none
         case .interval: .interval(.milliseconds(100))
+        case .always: .always
+        }
+    }
+
+    /// The mode for the engine (the benchmark's `--api store`).
+    var storeDurability: Durability {
+        switch durability {
+        case .none: .none
+        case .interval(let d): .interval(d)
         case .always: .always
         }
     }
