@@ -50,11 +50,14 @@ extension Shard {
                            && Double(s.deadBytes) >= options.compactionDeadFraction * Double(s.totalBytes)) {
                 return nil
             }
+            try adoptDiskManifest(&s)
             try removeOrphans(s)
+            // Reserve segment ids for the outputs (at most one per sealed segment plus one), then
+            // seal the active segment; the roll persists the reservation in the manifest.
             let reserved = s.manifest.nextSegmentID
             let capacity = UInt32(2 * s.manifest.segments.count + 1)
             s.manifest.nextSegmentID += capacity
-            try roll(&s)
+            try roll(&s, adoptingDisk: false)
             let sealed = s.manifest.segments.dropLast().map { s.segment($0.id)! }
             let lengths = sealed.map { s.segmentLengths[$0.id] ?? 0 }
             return Plan(sealed: sealed, lengths: lengths, firstID: reserved, idCount: capacity)
@@ -68,6 +71,7 @@ extension Shard {
         // Phase 3: commit.
         t0 = monotonicNanos()
         let committed = try withWriteLock { s -> Bool in
+            try adoptDiskManifest(&s)
             let sealedIDs = plan.sealed.map(\.id)
             guard s.manifest.segments.count > sealedIDs.count,
                   Array(s.manifest.segments.prefix(sealedIDs.count).map(\.id)) == sealedIDs else { return false }
@@ -308,6 +312,7 @@ extension Shard {
     /// Removes every key: the manifest is replaced by one naming a single new, empty segment.
     func clear() throws -> (Int, [[UInt8]]) {
         let (count, old, files) = try withWriteLock { s -> (Int, [UInt32], [[UInt8]]) in
+            try adoptDiskManifest(&s)
             let count = s.directory.count
             var files: [[UInt8]] = []
             if s.externalBytes > 0 {

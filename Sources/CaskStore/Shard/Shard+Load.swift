@@ -215,7 +215,15 @@ extension Shard {
                     let disk = try readManifest()
                     if disk.version > shared.load(.version) {
                         shared.store(.version, disk.version)
-                    } else if disk.version == s.manifest.version && disk.segments.last?.id == s.active.id {
+                        continue
+                    }
+                    // The manifest on disk is the truth; if this view differs from it in any way
+                    // (even under an equal version number), rebuild from it.
+                    if disk != s.manifest {
+                        try reload(&s, manifest: disk, exclusive: true)
+                        s.sharedVersion = shared.load(.version)
+                    }
+                    if disk.segments.last?.id == s.active.id {
                         shared.store(.position, s.applied.packed)
                     }
                 } else if attempt >= 8 {
@@ -237,7 +245,13 @@ extension Shard {
             }
             return
         }
-        throw CaskError(.corrupted, "the shared header keeps naming a segment missing from the manifest", path: path)
+        let disk = try? readManifest()
+        let position = LogPosition(packed: shared.load(.position))
+        throw CaskError(.corrupted, "the shared header keeps naming a segment missing from the manifest "
+                        + "(header: version \(shared.load(.version)), position \(position.segment):\(position.offset); "
+                        + "this view: version \(s.manifest.version), active \(s.active.id); on disk: version "
+                        + "\(disk.map { String($0.version) } ?? "?"), segments \(disk.map { $0.segments.map(\.id) } ?? []))",
+                        path: path)
     }
 
     /// True when `new` only appends segments to `old` (rolls), so the index can be extended.
@@ -287,9 +301,12 @@ extension Shard {
         for entry in m.segments {
             let seg = segments[entry.id]!
             if entry.hasHint, Shard.loadHint(&fresh, seg, path: hintPath(entry.id), report: &scratch) { continue }
-            let end = seg === active && committed.segment == active.id ? Int(committed.offset) : Int(try seg.file.size())
-            _ = try Shard.scanSegment(&fresh, seg, from: 0, to: end, shard: number, report: &scratch)
-            fresh.segmentLengths[seg.id] = end
+            let committedHere = seg === active && committed.segment == active.id
+            let end = committedHere ? Int(committed.offset) : Int(try seg.file.size())
+            let valid = try Shard.scanSegment(&fresh, seg, from: 0, to: end, shard: number, report: &scratch)
+            // An active segment the header does not name (a roll that died before publishing it)
+            // counts only up to its last valid record: what follows was never committed.
+            fresh.segmentLengths[seg.id] = seg === active && !committedHere ? valid : end
         }
         fresh.applied = LogPosition(segment: active.id, offset: UInt32(fresh.segmentLengths[active.id] ?? 0))
         fresh.sharedVersion = shared.load(.version)

@@ -308,7 +308,8 @@ final class Shard: Sendable {
     }
 
     /// Seals the active segment and starts a new one. Caller holds the write lock.
-    func roll(_ s: inout ShardState) throws {
+    func roll(_ s: inout ShardState, adoptingDisk: Bool = true) throws {
+        if adoptingDisk { try adoptDiskManifest(&s) }
         try s.active.file.sync()
         var next = s.manifest
         let id = next.nextSegmentID
@@ -328,6 +329,18 @@ final class Shard: Sendable {
         shared.store(.version, next.version)
         shared.store(.position, s.applied.packed)
         shared.raise(.durable, to: s.applied.packed)
+    }
+
+    /// Before writing a new manifest: if the one on disk differs from this view (a roll that died
+    /// after renaming its manifest but before publishing it), adopt it first, so that manifest
+    /// versions stay unique and no process keeps a view the disk no longer has.
+    /// Caller holds the write lock.
+    func adoptDiskManifest(_ s: inout ShardState) throws {
+        let disk = try readManifest()
+        guard disk != s.manifest else { return }
+        try reload(&s, manifest: disk, exclusive: true)
+        if disk.version > shared.load(.version) { shared.store(.version, disk.version) }
+        s.sharedVersion = shared.load(.version)
     }
 
     func openSegment(_ id: UInt32, create: Bool) throws -> Segment {
