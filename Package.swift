@@ -64,19 +64,25 @@ let package = Package(
         ),
         .testTarget(
             name: "CaskRecipeTests",
-            dependencies: ["Cask", "cask-recipe-worker"]
+            dependencies: ["Cask", "CaskTestSupport", "cask-recipe-worker"]
+        ),
+        // Helpers shared by the test targets.
+        .target(
+            name: "CaskTestSupport",
+            dependencies: ["Cask"],
+            path: "Tests/CaskTestSupport"
         ),
         .testTarget(
             name: "CaskTests",
-            dependencies: ["Cask", "cask-test-worker"]
+            dependencies: ["Cask", "CaskTestSupport", "cask-test-worker"]
         ),
         .testTarget(
             name: "CaskToolTests",
-            dependencies: ["cask"]
+            dependencies: ["CaskTestSupport", "cask"]
         ),
         .testTarget(
             name: "CaskStoreTests",
-            dependencies: ["CaskStore", "CaskBench", "cask-test-worker", "cask"]
+            dependencies: ["CaskStore", "CaskBench", "CaskTestSupport", "cask-test-worker", "cask"]
         ),
     ]
 )

@@ -1,3 +1,4 @@
+import CaskTestSupport
 import Foundation
 import Testing
 @testable import CaskStore
@@ -131,7 +132,7 @@ struct CompactionTests {
         }
         // The compaction runs in the background; wait for it to bring dead bytes down.
         var dead = Int.max
-        for _ in 0..<200 {
+        for _ in 0..<1000 {
             dead = store.shards[0].state.withLock { $0.deadBytes }
             if dead < 16 << 10 { break }
             Thread.sleep(forTimeInterval: 0.01)

@@ -1,14 +1,10 @@
+import CaskTestSupport
 import Foundation
 import Testing
 
 /// Runs the built `cask` executable as a child process.
 struct Tool {
-    static let path: String = {
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var dir = exe.deletingLastPathComponent()
-        if dir.lastPathComponent.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
-        return dir.appendingPathComponent("cask").path
-    }()
+    static let path = builtExecutable("cask")
 
     struct Result {
         var status: Int32

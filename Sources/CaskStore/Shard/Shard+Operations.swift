@@ -250,7 +250,11 @@ extension Shard {
     func scheduleCompaction() {
         guard !compacting.load(ordering: .relaxed) else { return }
         DispatchQueue.global(qos: .utility).async { [self] in
-            _ = try? compact(force: false)
+            // Writes that crossed the threshold while a compaction ran did not schedule another:
+            // go again while the shard is still over it (a few rounds at most).
+            for _ in 0..<4 {
+                guard (try? compact(force: false)) ?? nil != nil else { return }
+            }
         }
     }
 }
