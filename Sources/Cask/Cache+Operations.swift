@@ -24,9 +24,15 @@ extension Cache {
 
     /// The bytes stored under `key`, or nil if it is absent or expired.
     /// - Throws: `.typeMismatch` if the value was not stored as bytes.
+    @inlinable
     public func get(_ key: some CacheKey) throws -> [UInt8]? {
+        try bytes(canonicalKey: key.cacheKeyBytes)
+    }
+
+    /// ``get(_:)`` for canonical key bytes: the non-generic hot path.
+    @usableFromInline
+    func bytes(canonicalKey k: [UInt8]) throws -> [UInt8]? {
         // Fast path: plain inline bytes are copied out directly; anything else takes the general one.
-        let k = key.cacheKeyBytes
         let plain = try k.withUnsafeBytes { kb in
             try store.read(kb, now: now) { v -> [UInt8]? in
                 v.flags == ValueEncoding.bytes.flags ? Array(v.value) : nil
@@ -35,7 +41,7 @@ extension Cache {
         switch plain {
         case nil: return nil
         case .some(.some(let bytes)): return bytes
-        case .some(.none): return try get(key, as: [UInt8].self)
+        case .some(.none): return try entry(canonicalKey: k, as: [UInt8].self)?.value
         }
     }
 
@@ -52,7 +58,10 @@ extension Cache {
 
     /// The value with its expire time, tag and store time.
     public func entry<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> CacheEntry<V>? {
-        let k = key.cacheKeyBytes
+        try entry(canonicalKey: key.cacheKeyBytes, as: type)
+    }
+
+    func entry<V: Decodable>(canonicalKey k: [UInt8], as type: V.Type) throws -> CacheEntry<V>? {
         for attempt in 0..<2 {
             let found = try k.withUnsafeBytes { kb in
                 try store.read(kb, now: now) { v -> (Stored, Int64, [UInt8], Int64) in
@@ -93,8 +102,15 @@ extension Cache {
     ///   - tag: A tag for ``evict(tag:)``.
     /// - Throws: `.invalidArgument` for oversized keys/tags, `.io` (e.g. `isDiskFull`) — nothing
     ///   stored before is lost.
+    @inlinable
     public func set(_ key: some CacheKey, _ value: [UInt8], expire: Expiry? = nil, tag: String? = nil) throws {
-        try store(key.cacheKeyBytes, .bytes, value, expire: expire, tag: tag)
+        try storeBytes(key.cacheKeyBytes, value, expire: expire, tag: tag)
+    }
+
+    /// ``set(_:_:expire:tag:)-(_,[UInt8],_,_)`` for canonical key bytes: the non-generic hot path.
+    @usableFromInline
+    func storeBytes(_ key: [UInt8], _ value: [UInt8], expire: Expiry?, tag: String?) throws {
+        try store(key, .bytes, value, expire: expire, tag: tag)
     }
 
     /// Stores any `Encodable` value (bytes, strings, integers and doubles natively; others with the coder).
@@ -144,8 +160,15 @@ extension Cache {
 
     /// Deletes `key`. Returns true if it was present and not expired.
     @discardableResult
+    @inlinable
     public func delete(_ key: some CacheKey) throws -> Bool {
-        let (existed, replaced) = try store.mutateReportingFile(key.cacheKeyBytes, now: now) { current in (.delete, current != nil) }
+        try delete(canonicalKey: key.cacheKeyBytes)
+    }
+
+    /// ``delete(_:)`` for canonical key bytes.
+    @usableFromInline
+    func delete(canonicalKey k: [UInt8]) throws -> Bool {
+        let (existed, replaced) = try store.mutateReportingFile(k, now: now) { current in (.delete, current != nil) }
         if let replaced { removeFiles([replaced]) }
         return existed
     }
