@@ -57,6 +57,17 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
 
     func key(_ arguments: Arguments) throws -> [UInt8] { try keyer.key(arguments) }
 
+    /// True if a result for `arguments` is stored and passes the validity policies now.
+    func isCached(_ arguments: Arguments) throws -> Bool {
+        if case .hit = try lookup(key(arguments), countHit: false, early: false).0 { return true }
+        return false
+    }
+
+    /// The metadata of the stored result for `arguments`, valid or not.
+    func info(_ arguments: Arguments) throws -> MemoEntryInfo? {
+        try lookup(key(arguments), countHit: false, early: false).1
+    }
+
     /// Reads and judges the stored result of `key`.
     func lookup(_ key: [UInt8], countHit: Bool, early: Bool = true) throws -> (Lookup, MemoEntryInfo?) {
         let now = cache.now

@@ -43,15 +43,10 @@ public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable 
     public func key(for arguments: Arguments) throws -> [UInt8] { try core.key(arguments) }
 
     /// True if a result for `arguments` is stored and passes the validity policies now.
-    public func isCached(_ arguments: Arguments) throws -> Bool {
-        if case .hit = try core.lookup(core.key(arguments), countHit: false, early: false).0 { return true }
-        return false
-    }
+    public func isCached(_ arguments: Arguments) throws -> Bool { try core.isCached(arguments) }
 
     /// The metadata of the stored result for `arguments`, valid or not; nil if none is stored.
-    public func info(for arguments: Arguments) throws -> MemoEntryInfo? {
-        try core.lookup(core.key(arguments), countHit: false, early: false).1
-    }
+    public func info(for arguments: Arguments) throws -> MemoEntryInfo? { try core.info(arguments) }
 
     /// Removes every stored result of this function: all arguments and all versions. Returns how many.
     @discardableResult
@@ -136,15 +131,10 @@ public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Send
     public func key(for arguments: Arguments) throws -> [UInt8] { try core.key(arguments) }
 
     /// True if a result for `arguments` is stored and passes the validity policies now.
-    public func isCached(_ arguments: Arguments) throws -> Bool {
-        if case .hit = try core.lookup(core.key(arguments), countHit: false, early: false).0 { return true }
-        return false
-    }
+    public func isCached(_ arguments: Arguments) throws -> Bool { try core.isCached(arguments) }
 
     /// The metadata of the stored result for `arguments`, valid or not; nil if none is stored.
-    public func info(for arguments: Arguments) throws -> MemoEntryInfo? {
-        try core.lookup(core.key(arguments), countHit: false, early: false).1
-    }
+    public func info(for arguments: Arguments) throws -> MemoEntryInfo? { try core.info(arguments) }
 
     /// Removes every stored result of this function: all arguments and all versions. Returns how many.
     @discardableResult
