@@ -188,6 +188,8 @@ extension Shard {
 extension Shard {
     /// The value-file reference of `key`'s current record (expired or not), if its value is in a file.
     func fileReference(_ s: ShardState, hash: UInt64, key: UnsafeRawBufferPointer) -> [UInt8]? {
+        // No live entry owns a value file (value files are never empty): skip the lookup.
+        guard s.externalBytes > 0 else { return nil }
         let view = s.view
         guard let e = s.directory.find(hash: hash, key: key, matches: { view.keyMatches($0, key) }),
               e.flags & RecordFlags.valueInFile.rawValue != 0, let seg = view.segment(e.segment) else { return nil }
