@@ -45,7 +45,8 @@ public struct ListedEntry: Sendable {
 }
 
 extension Store {
-    /// The shard holding `key`.
+    /// The shard of a key with this hash (the only place the placement rule is written).
+    @inline(__always)
     package func shardNumber(hash: UInt64) -> Int { Int((hash >> 33) % UInt64(shardCount)) }
 
     /// Per-shard figures.

@@ -71,10 +71,10 @@ public final class Store: Sendable {
     // MARK: Keys to shards
 
     @inline(__always)
-    func shard(for hash: UInt64) -> Shard { shards[Int((hash >> 33) % UInt64(shardCount))] }
+    func shard(for hash: UInt64) -> Shard { shards[shardNumber(hash: hash)] }
 
     /// The shard number that `key` belongs to.
-    public func shardIndex(of key: [UInt8]) -> Int { Int((KeyHash.hash(key) >> 33) % UInt64(shardCount)) }
+    public func shardIndex(of key: [UInt8]) -> Int { shardNumber(hash: KeyHash.hash(key)) }
 
     // MARK: Reads
 
@@ -324,7 +324,7 @@ extension Store {
                     let k = view.keyOf(e)
                     if let hash, KeyHash.hash(k) != hash { problem = "entry hash does not match its key" }
                     if let key, key != k { problem = "collided entry key does not match its record" }
-                    if Int((KeyHash.hash(k) >> 33) % UInt64(shardCount)) != shard.number { problem = "key in the wrong shard" }
+                    if shardNumber(hash: KeyHash.hash(k)) != shard.number { problem = "key in the wrong shard" }
                 }
                 return problem.map { "shard \(shard.number): \($0)" }
             }

@@ -261,5 +261,4 @@ package struct TagTable {
     }
 
     package func id(of tag: [UInt8]) -> UInt32? { tag.isEmpty ? 0 : ids[tag] }
-    package func name(_ id: UInt32) -> [UInt8] { Int(id) < names.count ? names[Int(id)] : [] }
 }

@@ -64,13 +64,6 @@ struct ShardState {
     }
     var deadBytes: Int { max(0, totalBytes - directory.liveBytes) }
 
-    /// The position of each live segment in replay order.
-    func order() -> [UInt32: Int] {
-        var o: [UInt32: Int] = [:]
-        for (i, s) in manifest.segments.enumerated() { o[s.id] = i }
-        return o
-    }
-
     @inline(__always)
     func segment(_ id: UInt32) -> Segment? { id == active.id ? active : segments[id] }
 
