@@ -286,6 +286,25 @@ struct CacheTests {
         #expect(try cache.get("counter", as: Int.self) == 400)
     }
 
+    /// Design.md promises: files 0600 in a 0700 directory.
+    @Test func filesArePrivateToTheOwner() throws {
+        let dir = TempDir()
+        let cache = try Cache(directory: dir.sub("private"), settings: CacheSettings(shards: 1, minFileSize: 64))
+        try cache.set("small", "x")
+        try cache.set("big", [UInt8](repeating: 1, count: 1000))
+        func mode(_ path: String) throws -> Int {
+            (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
+        }
+        #expect(try mode(dir.sub("private")) == 0o700)
+        for file in ["cask.meta", "cask.settings", "shard-000/MANIFEST", "shard-000/00000001.log", "shard-000/lock"] {
+            #expect(try mode(dir.sub("private/" + file)) == 0o600, "\(file)")
+        }
+        let values = (FileManager.default.enumerator(atPath: dir.sub("private/values"))?.allObjects as? [String] ?? [])
+            .filter { $0.hasSuffix(".val") }
+        #expect(values.count == 1)
+        for v in values { #expect(try mode(dir.sub("private/values/" + v)) == 0o600) }
+    }
+
     @Test func closedCacheThrows() throws {
         let fixture = try makeCache()
         let cache = fixture.cache
