@@ -40,40 +40,23 @@ extension Cache {
     public func check(fix: Bool = false) throws -> CheckReport {
         var report = CheckReport()
         report.shards = try store.check(fix: false)
-        let t = now
-        var referenced = Set<String>()
-        var broken: [[UInt8]] = []
-        for entry in try store.listEntries(now: Int64.min + 1) {
-            guard let ref = try entry.key.withUnsafeBytes({ k in
-                try store.read(k, now: Int64.min + 1) { v -> ValueFiles.Reference? in
-                    v.flags & RecordFlags.valueInFile.rawValue != 0 ? ValueFiles.Reference(v.value) : nil
-                }
-            }), let ref else { continue }
-            referenced.insert(ref.path)
-            var st = stat()
-            if stat(files.fullPath(ref), &st) != 0 {
-                report.missingValueFiles.append(ref.path)
-                broken.append(entry.key)
-            } else if Int(st.st_size) != ref.size {
-                report.sizeMismatches.append(ref.path)
-                broken.append(entry.key)
-            }
-        }
         // File ages are judged by the real wall clock (file times are), not the cache's clock.
-        let cutoff = Double(wallClockMicros()) / 1e6 - 60
-        for path in files.allFiles() where !referenced.contains(path) {
-            var st = stat()
-            guard stat(files.root + "/" + path, &st) == 0, Double(st.st_mtim.tv_sec) < cutoff else { continue }
-            report.orphanValueFiles.append(path)
+        let (damaged, orphans) = try store.auditValueFiles(orphanCutoff: Double(wallClockMicros()) / 1e6 - 60)
+        for d in damaged {
+            if d.missing { report.missingValueFiles.append(d.path) } else { report.sizeMismatches.append(d.path) }
         }
+        report.orphanValueFiles = orphans
         guard fix, !report.isHealthy else { return report }
 
         report.shards = try store.check(fix: true)
-        for key in broken {
-            // A delete removes the entry even if it has expired meanwhile.
-            _ = try store.mutate(key, now: t) { _ -> (Mutation, Void) in (.delete, ()) }
+        for d in damaged {
+            // Only while the damaged record is still the key's record: a live value written since
+            // stays (an expired or absent entry holds no value to keep).
+            try store.mutate(d.key, now: now) { current -> (Mutation, Void) in
+                (current == nil || current?.sequence == d.sequence ? .delete : .keep, ())
+            }
         }
-        for path in report.orphanValueFiles { unlink(files.root + "/" + path) }
+        for path in orphans { try store.removeOrphanValueFile(path) }
         var after = try check(fix: false)
         after.repaired = true
         return after

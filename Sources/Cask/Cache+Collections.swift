@@ -1,3 +1,4 @@
+import CCaskSupport
 import CaskStore
 
 /// Which end of a queue.
@@ -16,8 +17,8 @@ extension Cache {
     /// Several values decoded as `type`; nil where absent.
     public func get<K: CacheKey, V: Decodable>(many keys: [K], as type: V.Type) throws -> [V?] {
         var captured = [Stored?](repeating: nil, count: keys.count)
-        try store.readMany(keys.map(\.cacheKeyBytes), now: now) { i, view in
-            if let view { captured[i] = try Cache.capture(view) }
+        try store.fetchMany(keys.map(\.cacheKeyBytes), now: now) { i, view, file in
+            if let view { captured[i] = try Cache.capture(view, file) }
         }
         return try captured.map { stored in
             guard let stored else { return nil }
@@ -31,19 +32,15 @@ extension Cache {
         let t = now
         let exp = expireTime(expire, now: t)
         var prepared: [Prepared] = []
-        do {
-            for (_, v) in items {
-                let (encoding, bytes) = try ValueCodec.encode(v, coder: coder)
-                prepared.append(try prepare(encoding, bytes))
-            }
-            let tagBytes = Array((tag ?? "").utf8)
-            let replaced = try store.mutateMany(items.map { $0.0.cacheKeyBytes }, now: t) { i, _ in
-                .put(value: prepared[i].payload, tag: tagBytes, expireTime: exp, flags: prepared[i].flags)
-            }
-            removeFiles(replaced)
-        } catch {
-            for p in prepared { if let f = p.file { files.remove(f) } }
-            throw error
+        // Value files no record took (a failure part way) are unlinked; committed ones stay.
+        defer { for p in prepared { p.file?.discard() } }
+        for (_, v) in items {
+            let (encoding, bytes) = try ValueCodec.encode(v, coder: coder)
+            prepared.append(try prepare(encoding, bytes))
+        }
+        let tagBytes = Array((tag ?? "").utf8)
+        try store.mutateMany(items.map { $0.0.cacheKeyBytes }, now: t) { i, _ in
+            prepared[i].mutation(tag: tagBytes, expireTime: exp)
         }
     }
 
@@ -51,11 +48,10 @@ extension Cache {
     @discardableResult
     public func delete<K: CacheKey>(many keys: [K]) throws -> Int {
         var present = 0
-        let replaced = try store.mutateMany(keys.map(\.cacheKeyBytes), now: now) { _, current in
+        try store.mutateMany(keys.map(\.cacheKeyBytes), now: now) { _, current in
             if current != nil { present += 1 }
             return .delete
         }
-        removeFiles(replaced)
         return present
     }
 
@@ -79,8 +75,8 @@ extension Cache {
         let entries = try liveEntries()
         for e in (last ? Array(entries.reversed()) : entries) {
             // The entry may have been removed since the listing: then look at the next one.
-            if let found = try e.key.withUnsafeBytes({ k in try store.read(k, now: now) { try Cache.capture($0) } }) {
-                return (StoredKey(bytes: e.key), try materialize(found).1)
+            if let found = try storedEntry(e.key) {
+                return (StoredKey(bytes: e.key), try materialize(found.0).1)
             }
         }
         return nil
@@ -95,26 +91,13 @@ extension Cache {
 
     /// Runs `body` with every shard locked: its reads and writes are isolated from all other threads
     /// and processes, and its writes are applied together when it returns (none if it throws).
-    /// Do not use the cache itself inside `body`, only the transaction.
+    ///
+    /// Inside `body`, on its thread, the cache's own operations join the transaction: `cache.incr`
+    /// there is the same as `tx.incr`, and a nested `transact` runs inside this one. Operations that
+    /// need every shard on their own (`clear`, `compact`, `cull`, `count`, listings) throw
+    /// `.invalidArgument` there instead of waiting for locks the transaction holds.
     public func transact<R>(_ body: (CacheTransaction) throws -> R) throws -> R {
-        let t = now
-        var written: [ValueFiles.Reference] = []
-        var replaced: [[UInt8]] = []
-        do {
-            let r = try store.transact(now: t) { tx in
-                let ctx = CacheTransaction(cache: self, tx: tx, now: t)
-                defer {
-                    written = ctx.written
-                    replaced = ctx.replacedFiles
-                }
-                return try body(ctx)
-            }
-            removeFiles(replaced)
-            return r
-        } catch {
-            for f in written { files.remove(f) }
-            throw error
-        }
+        try store.transact(now: now) { tx in try body(CacheTransaction(cache: self, tx: tx)) }
     }
 
     // MARK: Queues
@@ -128,46 +111,46 @@ extension Cache {
                                    expire: Expiry? = nil, tag: String? = nil) throws -> StoredKey {
         let (encoding, bytes) = try ValueCodec.encode(value, coder: coder)
         let prepared = try prepare(encoding, bytes)
-        do {
-            return try transact { tx in
-                var (head, tail) = try tx.queueBounds(prefix)
-                let number: Int64
-                switch side {
-                case .back: number = tail; tail += 1
-                case .front: head -= 1; number = head
-                }
-                let key = Cache.queueKey(prefix, number)
-                try tx.putPrepared(key, prepared, expire: expire, tag: tag)
-                try tx.setQueueBounds(prefix, head, tail)
-                return StoredKey(bytes: key)
+        defer { prepared.file?.discard() }
+        return try transact { tx in
+            var (head, tail) = try tx.queueBounds(prefix)
+            let number: Int64
+            switch side {
+            case .back: number = tail; tail += 1
+            case .front: head -= 1; number = head
             }
-        } catch {
-            if let f = prepared.file { files.remove(f) }
-            throw error
+            let key = Cache.queueKey(prefix, number)
+            try tx.putPrepared(key, prepared, expire: expire, tag: tag)
+            try tx.setQueueBounds(prefix, head, tail)
+            return StoredKey(bytes: key)
         }
     }
 
     /// Removes and returns the front (or back) item of the queue `prefix`, skipping items that
-    /// expired or were deleted.
+    /// were deleted and removing items that expired (counted as expirations) on the way. The item is
+    /// decoded before it is removed: if decoding throws, nothing changes.
     public func pull<V: Decodable>(prefix: String? = nil, side: QueueSide = .front, as type: V.Type = V.self) throws -> (key: StoredKey, value: V)? {
         try queueTake(prefix: prefix, side: side, remove: true, as: type)
     }
 
-    /// The front (or back) item of the queue `prefix`, without removing it.
+    /// The front (or back) item of the queue `prefix`, without removing it (expired items passed on
+    /// the way are removed).
     public func peek<V: Decodable>(prefix: String? = nil, side: QueueSide = .front, as type: V.Type = V.self) throws -> (key: StoredKey, value: V)? {
         try queueTake(prefix: prefix, side: side, remove: false, as: type)
     }
 
     func queueTake<V: Decodable>(prefix: String?, side: QueueSide, remove: Bool, as type: V.Type) throws -> (key: StoredKey, value: V)? {
-        let found = try transact { tx -> ([UInt8], Stored)? in
+        try transact { tx -> (key: StoredKey, value: V)? in
             var (head, tail) = try tx.queueBounds(prefix)
-            var result: ([UInt8], Stored)?
+            var result: (key: StoredKey, value: V)?
             while head < tail && result == nil {
                 let number = side == .front ? head : tail - 1
                 let key = Cache.queueKey(prefix, number)
-                if let v = try tx.tx.read(key, { try Cache.capture($0) }) {
-                    result = (key, v)
-                    if remove { try tx.deleteRaw(key) }
+                if let value = try tx.tx.read(key, { try decode($0, as: type) }) {
+                    result = (StoredKey(bytes: key), value)
+                    if remove { try tx.tx.delete(key) }
+                } else {
+                    try tx.tx.deleteIfExpired(key)
                 }
                 if result == nil || remove {
                     if side == .front { head += 1 } else { tail -= 1 }
@@ -176,10 +159,6 @@ extension Cache {
             try tx.setQueueBounds(prefix, head, tail)
             return result
         }
-        guard let (key, stored) = found else { return nil }
-        let (encoding, bytes) = try materialize(stored)
-        if remove, case .file(_, let ref) = stored { files.remove(ref) }
-        return (StoredKey(bytes: key), try ValueCodec.decode(type, encoding: encoding, bytes: bytes, coder: coder))
     }
 
     static let queueStart: Int64 = 500_000_000_000_000
@@ -196,66 +175,79 @@ extension Cache {
     }
 }
 
-/// The cache as seen inside ``Cache/transact(_:)``.
+/// The cache as seen inside ``Cache/transact(_:)``. Each operation is the cache's own, run inside
+/// the transaction (one implementation for both). Valid only in the body, on the body's thread.
 public final class CacheTransaction {
     let cache: Cache
     let tx: StoreTransaction
-    let now: Int64
-    var written: [ValueFiles.Reference] = []
-    var replacedFiles: [[UInt8]] = []
 
-    init(cache: Cache, tx: StoreTransaction, now: Int64) {
+    init(cache: Cache, tx: StoreTransaction) {
         self.cache = cache
         self.tx = tx
-        self.now = now
+    }
+
+    /// The transaction's time (µs since the epoch).
+    var now: Int64 { tx.now }
+
+    /// Throws unless the calling thread is running this transaction's body.
+    func active() throws -> Cache {
+        guard cask_current_transaction() == Unmanaged.passUnretained(tx).toOpaque() else {
+            throw CaskError(.invalidArgument, "a transaction is only usable inside its body, on the body's thread", path: cache.directory)
+        }
+        return cache
     }
 
     /// The value of `key` as the transaction sees it.
     public func get<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> V? {
-        guard let stored = try tx.read(key.cacheKeyBytes, { try Cache.capture($0) }) else { return nil }
-        let (encoding, bytes) = try cache.materialize(stored)
-        return try ValueCodec.decode(type, encoding: encoding, bytes: bytes, coder: cache.coder)
+        try active().get(key, as: type)
     }
 
     /// The bytes of `key` as the transaction sees them.
-    public func get(_ key: some CacheKey) throws -> [UInt8]? { try get(key, as: [UInt8].self) }
+    public func get(_ key: some CacheKey) throws -> [UInt8]? { try active().get(key, as: [UInt8].self) }
 
-    /// Buffers a write of `key`.
+    /// Buffers a write of `key`; see ``Cache/set(_:_:expire:tag:)-(_,V,_,_)``.
     public func set<V: Encodable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) throws {
-        let (encoding, bytes) = try ValueCodec.encode(value, coder: cache.coder)
-        try putPrepared(key.cacheKeyBytes, try cache.prepare(encoding, bytes), expire: expire, tag: tag)
+        try active().set(key, value, expire: expire, tag: tag)
+    }
+
+    /// Buffers a write of `key` if it is absent; see ``Cache/add(_:_:expire:tag:)``.
+    @discardableResult
+    public func add<V: Encodable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) throws -> Bool {
+        try active().add(key, value, expire: expire, tag: tag)
     }
 
     /// Buffers a delete of `key`; returns whether it was present.
     @discardableResult
-    public func delete(_ key: some CacheKey) throws -> Bool { try deleteRaw(key.cacheKeyBytes) }
+    public func delete(_ key: some CacheKey) throws -> Bool { try active().delete(key) }
 
-    /// Adds `delta` to the integer under `key` inside the transaction; see ``Cache/incr(_:by:default:)``.
+    /// Removes `key` and returns its value; see ``Cache/pop(_:as:)``.
+    public func pop<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> V? { try active().pop(key, as: type) }
+
+    /// Gives a live `key` a new expiry; see ``Cache/touch(_:expire:)``.
+    @discardableResult
+    public func touch(_ key: some CacheKey, expire: Expiry?) throws -> Bool { try active().touch(key, expire: expire) }
+
+    /// Adds `delta` to the integer under `key` inside the transaction; see ``Cache/incr(_:by:default:)``
+    /// (the entry keeps its tag and expiry).
     @discardableResult
     public func incr(_ key: some CacheKey, by delta: Int64 = 1, default defaultValue: Int64? = 0) throws -> Int64 {
-        let current: Int64? = try get(key, as: Int64.self)
-        guard let start = current ?? defaultValue else { throw CaskError(.notFound, "incr of a missing key without a default") }
-        let (result, overflow) = start.addingReportingOverflow(delta)
-        if overflow { throw CaskError(.invalidArgument, "incr overflows Int64") }
-        try set(key, result)
-        return result
+        try active().incr(key, by: delta, default: defaultValue)
+    }
+
+    /// Subtracts `delta`; see ``Cache/decr(_:by:default:)``.
+    @discardableResult
+    public func decr(_ key: some CacheKey, by delta: Int64 = 1, default defaultValue: Int64? = 0) throws -> Int64 {
+        try active().decr(key, by: delta, default: defaultValue)
     }
 
     func putPrepared(_ key: [UInt8], _ p: Cache.Prepared, expire: Expiry?, tag: String?) throws {
-        if let f = p.file { written.append(f) }
-        if let old = try tx.read(key, { v -> [UInt8]? in
-            v.flags & RecordFlags.valueInFile.rawValue != 0 ? Array(v.value) : nil
-        }), let old { replacedFiles.append(old) }
-        try tx.put(key, p.payload, tag: Array((tag ?? "").utf8), expireTime: cache.expireTime(expire, now: now), flags: p.flags)
+        let cache = try active()
+        let write = p.mutation(tag: Array((tag ?? "").utf8), expireTime: cache.expireTime(expire, now: tx.now))
+        try tx.mutate(key) { _ in (write, ()) }
     }
 
     @discardableResult
-    func deleteRaw(_ key: [UInt8]) throws -> Bool {
-        if let old = try tx.read(key, { v -> [UInt8]? in
-            v.flags & RecordFlags.valueInFile.rawValue != 0 ? Array(v.value) : nil
-        }), let old { replacedFiles.append(old) }
-        return try tx.delete(key)
-    }
+    func deleteRaw(_ key: [UInt8]) throws -> Bool { try tx.delete(key) }
 
     func queueBounds(_ prefix: String?) throws -> (Int64, Int64) {
         guard let b = try tx.get(Cache.queueBoundsKey(prefix)), b.count == 16 else { return (Cache.queueStart, Cache.queueStart) }

@@ -22,30 +22,27 @@ extension Cache {
     /// Removes every expired entry now. Returns how many.
     @discardableResult
     public func expire() throws -> Int {
-        let removed = try store.removeExpired(now: now)
-        removeFiles(of: removed)
-        return removed.count
+        try store.removeExpired(now: now).count
     }
 
     /// Removes every entry tagged `tag`. Returns how many. With the tag index on, costs in
     /// proportion to the tag's entries; otherwise a pass over the in-memory index.
     @discardableResult
     public func evict(tag: String) throws -> Int {
-        let removed = try store.removeTagged(Array(tag.utf8), now: now)
-        removeFiles(of: removed)
-        return removed.count
+        try store.removeTagged(Array(tag.utf8), now: now).count
     }
 
     /// Enforces the size limit now: removes expired entries, then evicts by policy until every
-    /// shard is under its share of the limit. Returns how many entries were removed.
+    /// shard is under its share of the limit. Returns how many entries were removed. Works whatever
+    /// `cullLimit` is (that setting only bounds the culling each write does).
     @discardableResult
     public func cull() throws -> Int {
         var total = try expire()
-        guard configuration.evictionPolicy != .none, let request = cullRequest, let limit = request.sizeLimit else { return total }
+        let request = Cache.cullRequest(configuration, limit: 64)
+        guard let limit = request.sizeLimit.map({ max(1, $0 / store.shardCount) }) else { return total }
         for shard in 0..<store.shardCount {
             while try store.liveSize(shard: shard) > limit {
-                let removed = try store.evict(shard: shard, count: 64, order: request.order, onlyExpired: false, now: now)
-                removeFiles(of: removed)
+                let removed = try store.evict(shard: shard, count: request.limit, order: request.order, onlyExpired: false, now: now)
                 total += removed.count
                 if removed.isEmpty { break }
             }
@@ -53,13 +50,9 @@ extension Cache {
         return total
     }
 
-    /// Removes every entry. Returns how many there were.
+    /// Removes every entry (and the cache's own bookkeeping records). Returns how many there were.
     @discardableResult
-    public func clear() throws -> Int {
-        let (count, files) = try store.clearReportingFiles()
-        removeFiles(files)
-        return count
-    }
+    public func clear() throws -> Int { try store.clear() }
 
     /// Counters and sizes. Hits and misses are counted only with `statistics` on; evictions and
     /// expirations always. Counters are shared by all processes (kept in the shards' shared headers).

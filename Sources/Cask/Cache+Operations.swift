@@ -62,25 +62,19 @@ extension Cache {
     }
 
     func entry<V: Decodable>(canonicalKey k: [UInt8], as type: V.Type) throws -> CacheEntry<V>? {
-        for attempt in 0..<2 {
-            let found = try k.withUnsafeBytes { kb in
-                try store.read(kb, now: now) { v -> (Stored, Int64, [UInt8], Int64) in
-                    (try Cache.capture(v), v.expireTime, Array(v.tag), v.storeTime)
-                }
-            }
-            guard let (stored, expire, tag, stored_at) = found else { return nil }
-            do {
-                let (encoding, bytes) = try materialize(stored)
-                let value = try ValueCodec.decode(type, encoding: encoding, bytes: bytes, coder: coder)
-                return CacheEntry(value: value as V, expireTime: expire == 0 ? nil : Double(expire) / 1e6,
-                                  tag: tag.isEmpty ? nil : String(decoding: tag, as: UTF8.self),
-                                  storeTime: Double(stored_at) / 1e6)
-            } catch let error as CaskError where error.errno == ENOENT && attempt == 0 {
-                // The value file was replaced by a concurrent write: read the key again.
-                continue
-            }
+        guard let (stored, expire, tag, storedAt) = try storedEntry(k) else { return nil }
+        let (encoding, bytes) = try materialize(stored)
+        let value = try ValueCodec.decode(type, encoding: encoding, bytes: bytes, coder: coder)
+        return CacheEntry(value: value as V, expireTime: expire == 0 ? nil : Double(expire) / 1e6,
+                          tag: tag.isEmpty ? nil : String(decoding: tag, as: UTF8.self), storeTime: Double(storedAt) / 1e6)
+    }
+
+    /// The stored value of `k` with its expire time, tag and store time. A value file is opened
+    /// while its record is current, so a concurrent overwrite never makes it vanish.
+    func storedEntry(_ k: [UInt8]) throws -> (Stored, expire: Int64, tag: [UInt8], storeTime: Int64)? {
+        try k.withUnsafeBytes { kb in
+            try store.fetch(kb, now: now) { v, file in (try Cache.capture(v, file), v.expireTime, Array(v.tag), v.storeTime) }
         }
-        return nil
     }
 
     /// True if `key` is present and not expired.
@@ -122,16 +116,13 @@ extension Cache {
     func store(_ key: [UInt8], _ encoding: ValueEncoding, _ bytes: [UInt8], expire: Expiry?, tag: String?) throws {
         let t = now
         let prepared = try prepare(encoding, bytes)
-        let outcome: WriteOutcome
-        do {
-            outcome = try store.put(key, prepared.payload, tag: Array((tag ?? "").utf8), expireTime: expireTime(expire, now: t),
-                                    flags: prepared.flags, now: t, cull: cullRequest)
-        } catch {
-            if let f = prepared.file { files.remove(f) }
-            throw error
+        defer { prepared.file?.discard() }
+        let tagBytes = Array((tag ?? "").utf8)
+        if prepared.file == nil {
+            try store.put(key, prepared.payload, tag: tagBytes, expireTime: expireTime(expire, now: t), flags: prepared.flags, now: t)
+        } else {
+            try store.mutate(key, now: t) { _ in (prepared.mutation(tag: tagBytes, expireTime: expireTime(expire, now: t)), ()) }
         }
-        if let old = outcome.replacedFile { removeFiles([old]) }
-        removeFiles(of: outcome.culled)
     }
 
     /// Stores `value` only if `key` is absent or expired (atomic across processes).
@@ -141,21 +132,9 @@ extension Cache {
         let (encoding, bytes) = try ValueCodec.encode(value, coder: coder)
         let t = now
         let prepared = try prepare(encoding, bytes)
-        let exp = expireTime(expire, now: t)
-        let added: Bool
-        let replaced: [UInt8]?
-        do {
-            (added, replaced) = try store.mutateReportingFile(key.cacheKeyBytes, now: t) { current in
-                current == nil ? (.put(value: prepared.payload, tag: Array((tag ?? "").utf8), expireTime: exp, flags: prepared.flags), true)
-                               : (.keep, false)
-            }
-        } catch {
-            if let f = prepared.file { files.remove(f) }
-            throw error
-        }
-        if !added, let f = prepared.file { files.remove(f) }
-        if let replaced { removeFiles([replaced]) }
-        return added
+        defer { prepared.file?.discard() }
+        let write = prepared.mutation(tag: Array((tag ?? "").utf8), expireTime: expireTime(expire, now: t))
+        return try store.mutate(key.cacheKeyBytes, now: t) { current in current == nil ? (write, true) : (.keep, false) }
     }
 
     /// Deletes `key`. Returns true if it was present and not expired.
@@ -168,20 +147,23 @@ extension Cache {
     /// ``delete(_:)`` for canonical key bytes.
     @usableFromInline
     func delete(canonicalKey k: [UInt8]) throws -> Bool {
-        let (existed, replaced) = try store.mutateReportingFile(k, now: now) { current in (.delete, current != nil) }
-        if let replaced { removeFiles([replaced]) }
-        return existed
+        try store.mutate(k, now: now) { current in (.delete, current != nil) }
     }
 
     /// Removes `key` and returns its value (atomic: of two concurrent pops, one gets the value).
+    /// The value is read and decoded before the entry is removed: if that throws (wrong type, an
+    /// unreadable value file), the entry stays.
     public func pop<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> V? {
-        let (stored, _) = try store.mutateReportingFile(key.cacheKeyBytes, now: now) { current -> (Mutation, Stored?) in
+        try store.mutate(key.cacheKeyBytes, now: now) { current -> (Mutation, V?) in
             guard let current else { return (.keep, nil) }
-            return (.delete, try Cache.capture(current))
+            return (.delete, try decode(current, as: type))
         }
-        guard let stored else { return nil }
-        let (encoding, bytes) = try materialize(stored)
-        if case .file(_, let ref) = stored { files.remove(ref) }
+    }
+
+    /// Decodes the value of a record seen under a write lock (a transaction, or a mutate's decide).
+    func decode<V: Decodable>(_ view: RecordView, as type: V.Type) throws -> V {
+        let file = view.flags & RecordFlags.valueInFile.rawValue != 0 ? try store.openValueFile(view) : nil
+        let (encoding, bytes) = try materialize(try Cache.capture(view, file))
         return try ValueCodec.decode(type, encoding: encoding, bytes: bytes, coder: coder)
     }
 
@@ -232,7 +214,8 @@ extension Cache {
         return try incr(key, by: -delta, default: defaultValue)
     }
 
-    /// Number of entries (expired ones not yet removed included, as diskcache counts).
+    /// Number of entries (expired ones not yet removed included, as diskcache counts). The cache's
+    /// own bookkeeping records (queue bounds, collection counters) are not entries.
     public var count: Int { get throws { try store.count } }
 
     /// Bytes the cache occupies on disk: log segments plus value files.
@@ -282,10 +265,7 @@ extension Cache {
 
     /// ``storedValue(_:)`` for a key given as its canonical bytes (``StoredKey`` listings).
     public func storedValue(rawKey k: [UInt8]) throws -> CacheEntry<StoredValue>? {
-        let found = try k.withUnsafeBytes { kb in
-            try store.read(kb, now: now) { v in (try Cache.capture(v), v.expireTime, Array(v.tag), v.storeTime) }
-        }
-        guard let (stored, expire, tag, storedAt) = found else { return nil }
+        guard let (stored, expire, tag, storedAt) = try storedEntry(k) else { return nil }
         let (encoding, bytes) = try materialize(stored)
         let value: StoredValue
         switch encoding {

@@ -12,7 +12,7 @@ import Synchronization
 public final class ValueReader: Sendable {
     private enum Source {
         case memory([UInt8])
-        case file(Int32)
+        case file(ValueFileReader)
     }
     private let state: Locked<(source: Source, offset: Int)>
     /// Total size of the value in bytes.
@@ -23,13 +23,9 @@ public final class ValueReader: Sendable {
         size = bytes.count
     }
 
-    init(fd: Int32, size: Int) {
-        state = Locked((.file(fd), 0))
-        self.size = size
-    }
-
-    deinit {
-        state.withLock { s in if case .file(let fd) = s.source { close(fd) } }
+    init(file: ValueFileReader) {
+        state = Locked((.file(file), 0))
+        size = file.size
     }
 
     /// The next up to `count` bytes; empty at the end.
@@ -41,15 +37,8 @@ public final class ValueReader: Sendable {
             case .memory(let bytes):
                 defer { s.offset += n }
                 return Array(bytes[s.offset..<s.offset + n])
-            case .file(let fd):
-                var out = [UInt8](repeating: 0, count: n)
-                var done = 0
-                while done < n {
-                    let r = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, n - done, off_t(s.offset + done)) }
-                    if r < 0 && errno == EINTR { continue }
-                    guard r > 0 else { throw CaskError(.io, "cannot read value file", errno: r < 0 ? errno : EIO) }
-                    done += r
-                }
+            case .file(let file):
+                let out = try file.read(at: s.offset, count: n)
                 s.offset += n
                 return out
             }
@@ -81,7 +70,7 @@ extension Cache {
         guard fd >= 0 else { throw CaskError(.io, "cannot open input file", path: path, errno: errno) }
         defer { Glibc.close(fd) }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        let ref = try files.write(compressed: false) {
+        let file = try store.writeValueFile(compressed: false) {
             while true {
                 let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
                 if n < 0 && errno == EINTR { continue }
@@ -89,66 +78,58 @@ extension Cache {
                 return n == 0 ? nil : Array(buffer[0..<n])
             }
         }
-        try storeFile(key.cacheKeyBytes, ref, expire: expire, tag: tag)
+        defer { file.discard() }
+        let t = now
+        let write = Mutation.putFile(file, tag: Array((tag ?? "").utf8), expireTime: expireTime(expire, now: t), flags: ValueEncoding.bytes.flags)
+        try store.mutate(key.cacheKeyBytes, now: t) { _ in (write, ()) }
     }
 
     /// Stores a sequence of byte chunks under `key` (as bytes), streaming them into a value file.
     public func set<S: AsyncSequence>(_ key: some CacheKey, chunks: S, expire: Expiry? = nil, tag: String? = nil) async throws
     where S.Element == [UInt8] {
-        // Collecting to a temporary file keeps memory flat; the file becomes the value file.
+        // Collecting to a temporary file keeps memory flat; it is then copied into a value file.
         var pieces = chunks.makeAsyncIterator()
         var collected: [[UInt8]] = []
         var pending = 0
-        let temp = directory + "/values/tmp-stream-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        _ = mkdir(directory + "/values", 0o700)
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw CaskError(.io, "cannot create a temporary file", path: temp, errno: errno) }
+        var template = Array("/tmp/cask-stream-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw CaskError(.io, "cannot create a temporary file", path: "/tmp", errno: errno) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let temp = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         defer { Glibc.close(fd); unlink(temp) }
+        func flush() throws {
+            for c in collected {
+                var done = 0
+                while done < c.count {
+                    let n = c.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, c.count - done) }
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw CaskError(.io, "cannot write a temporary file", path: temp, errno: n < 0 ? errno : EIO) }
+                    done += n
+                }
+            }
+            collected.removeAll()
+            pending = 0
+        }
         while let piece = try await pieces.next() {
             collected.append(piece)
             pending += piece.count
-            if pending >= 1 << 20 {
-                for c in collected { try ValueFiles.writeAll(fd, c, path: temp) }
-                collected.removeAll()
-                pending = 0
-            }
+            if pending >= 1 << 20 { try flush() }
         }
-        for c in collected { try ValueFiles.writeAll(fd, c, path: temp) }
+        try flush()
         try set(key, contentsOfFile: temp, expire: expire, tag: tag)
-    }
-
-    func storeFile(_ key: [UInt8], _ ref: ValueFiles.Reference, expire: Expiry?, tag: String?) throws {
-        let t = now
-        let outcome: WriteOutcome
-        do {
-            outcome = try store.put(key, ref.encoded, tag: Array((tag ?? "").utf8), expireTime: expireTime(expire, now: t),
-                                    flags: ValueEncoding.bytes.flags | RecordFlags.valueInFile.rawValue, now: t, cull: cullRequest)
-        } catch {
-            files.remove(ref)
-            throw error
-        }
-        if let old = outcome.replacedFile { removeFiles([old]) }
-        removeFiles(of: outcome.culled)
     }
 
     /// Opens the value of `key` for reading piece by piece, or returns nil if absent.
     public func openValue(_ key: some CacheKey) throws -> ValueReader? {
-        let k = key.cacheKeyBytes
-        for _ in 0..<2 {
-            guard let stored = try k.withUnsafeBytes({ kb in try store.read(kb, now: now) { try Cache.capture($0) } }) else { return nil }
-            switch stored {
-            case .inline(_, let bytes):
-                return ValueReader(bytes: bytes)
-            case .file(_, let ref) where ref.compressed:
-                return ValueReader(bytes: try files.read(ref))
-            case .file(_, let ref):
-                let fd = open(files.fullPath(ref), O_RDONLY | O_CLOEXEC)
-                if fd < 0 && errno == ENOENT { continue }  // replaced meanwhile: look again
-                guard fd >= 0 else { throw CaskError(.io, "cannot open value file", path: files.fullPath(ref), errno: errno) }
-                return ValueReader(fd: fd, size: ref.size)
-            }
+        guard let (stored, _, _, _) = try storedEntry(key.cacheKeyBytes) else { return nil }
+        switch stored {
+        case .inline(_, let bytes):
+            return ValueReader(bytes: bytes)
+        case .file(_, let file) where file.isCompressed:
+            return ValueReader(bytes: try materialize(stored).1)
+        case .file(_, let file):
+            return ValueReader(file: file)
         }
-        return nil
     }
 
     // MARK: Async overloads for work that may block long

@@ -38,8 +38,6 @@ public final class Cache: Sendable {
     public let store: Store
     let clock: any CacheClock
     let coder: any CacheCoder
-    let files: ValueFiles
-    let cullRequest: CullRequest?
     let isTemporary: Bool
 
     /// Opens (creating if needed) the cache in `directory`.
@@ -91,6 +89,7 @@ public final class Cache: Sendable {
         case .always: options.durability = .always
         case .interval(let d): options.durability = .interval(d)
         }
+        options.cull = Cache.cullRequest(config, limit: config.cullLimit)
         store = try Store(directory: path, options: options)
         config.shards = store.shardCount
         if persistSettings && stored != config.encoded {
@@ -100,17 +99,17 @@ public final class Cache: Sendable {
         configuration = config
         self.clock = clock
         self.coder = coder
-        files = ValueFiles(directory: path, sync: config.durability != .none)
-        if config.evictionPolicy == .none || config.cullLimit == 0 {
-            cullRequest = nil
-        } else {
-            let order: EvictionOrder = switch config.evictionPolicy {
-            case .leastRecentlyUsed: .recency
-            case .leastFrequentlyUsed: .frequency
-            default: .storeOrder
-            }
-            cullRequest = CullRequest(sizeLimit: max(1, config.sizeLimit / store.shardCount), limit: config.cullLimit, order: order)
+    }
+
+    /// The culling every write does (the engine runs it under the writer's lock): expired entries
+    /// under every policy, then, unless the policy is `none`, entries past the size limit.
+    static func cullRequest(_ config: CacheConfiguration, limit: Int) -> CullRequest {
+        let order: EvictionOrder = switch config.evictionPolicy {
+        case .leastRecentlyUsed: .recency
+        case .leastFrequentlyUsed: .frequency
+        default: .storeOrder
         }
+        return CullRequest(sizeLimit: config.evictionPolicy == .none ? nil : config.sizeLimit, limit: limit, order: order)
     }
 
     /// Creates `path` (mode 0700) and any missing parent directories (mode 0755), like `mkdir -p`.
@@ -170,16 +169,21 @@ public final class Cache: Sendable {
 
     // MARK: Value storage
 
-    /// A value prepared for a record: the payload bytes, the record flags, and the value file
-    /// written for it (if any).
+    /// A value prepared for a record: inline payload bytes and record flags, or a value file
+    /// written for it (which the engine unlinks if no record takes it).
     struct Prepared {
         var payload: [UInt8]
         var flags: UInt8
-        var file: ValueFiles.Reference?
+        var file: NewValueFile?
+
+        /// The write of this value under `key`'s record.
+        func mutation(tag: [UInt8], expireTime: Int64) -> Mutation {
+            if let file { return .putFile(file, tag: tag, expireTime: expireTime, flags: flags) }
+            return .put(value: payload, tag: tag, expireTime: expireTime, flags: flags)
+        }
     }
 
     func prepare(_ encoding: ValueEncoding, _ bytes: [UInt8]) throws -> Prepared {
-        var flags = encoding.flags
         var body = bytes
         var compressed = false
         if configuration.compressionLevel > 0 && bytes.count >= configuration.compressionMinSize,
@@ -189,31 +193,27 @@ public final class Cache: Sendable {
         }
         if bytes.count >= configuration.minFileSize {
             var given = false
-            let ref = try files.write(compressed: compressed) {
+            let file = try store.writeValueFile(compressed: compressed) {
                 defer { given = true }
                 return given ? nil : body
             }
-            return Prepared(payload: ref.encoded, flags: flags | RecordFlags.valueInFile.rawValue, file: ref)
+            return Prepared(payload: [], flags: encoding.flags, file: file)
         }
-        if compressed { flags |= RecordFlags.compressed.rawValue }
-        return Prepared(payload: body, flags: flags, file: nil)
+        return Prepared(payload: body, flags: encoding.flags | (compressed ? RecordFlags.compressed.rawValue : 0), file: nil)
     }
 
-    /// A stored value as read under the shard lock: inline bytes, or a value-file reference to
-    /// read after the lock is released.
+    /// A stored value as seen under the shard lock: inline bytes (decompressed), or its value file,
+    /// already open (it stays readable whatever writers do next).
     enum Stored {
         case inline(ValueEncoding, [UInt8])
-        case file(ValueEncoding, ValueFiles.Reference)
+        case file(ValueEncoding, ValueFileReader)
     }
 
-    static func capture(_ v: RecordView) throws -> Stored {
+    static func capture(_ v: RecordView, _ file: ValueFileReader?) throws -> Stored {
         guard let encoding = ValueEncoding(flags: v.flags) else {
             throw CaskError(.corrupted, "record has an unknown value encoding \(v.flags)")
         }
-        if v.flags & RecordFlags.valueInFile.rawValue != 0 {
-            guard let ref = ValueFiles.Reference(v.value) else { throw CaskError(.corrupted, "record holds a malformed value-file reference") }
-            return .file(encoding, ref)
-        }
+        if let file { return .file(encoding, file) }
         if v.flags & RecordFlags.compressed.rawValue != 0 {
             return .inline(encoding, try Compression.decompress(v.value))
         }
@@ -223,17 +223,9 @@ public final class Cache: Sendable {
     func materialize(_ s: Stored) throws -> (ValueEncoding, [UInt8]) {
         switch s {
         case .inline(let e, let b): return (e, b)
-        case .file(let e, let r): return (e, try files.read(r))
+        case .file(let e, let f):
+            let bytes = try f.readAll()
+            return (e, f.isCompressed ? try bytes.withUnsafeBytes { try Compression.decompress($0) } : bytes)
         }
-    }
-
-    func removeFiles(_ references: [[UInt8]]) {
-        for r in references {
-            if let ref = r.withUnsafeBytes({ ValueFiles.Reference($0) }) { files.remove(ref) }
-        }
-    }
-
-    func removeFiles(of removed: [RemovedRecord]) {
-        removeFiles(removed.compactMap(\.fileReference))
     }
 }

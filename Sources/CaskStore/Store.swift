@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CCaskSupport
 import Dispatch
 import Synchronization
 
@@ -18,6 +19,8 @@ public final class Store: Sendable {
     /// The options this handle was opened with.
     public let options: StoreOptions
     let shards: [Shard]
+    /// The value-file tier (`<dir>/values`).
+    let valueFiles: ValueFileStore
     private let timer: Locked<SyncTimer?>
 
     /// Opens the store in `directory`, creating the directory (mode 0700) and the store if needed.
@@ -60,6 +63,7 @@ public final class Store: Sendable {
             }
         }
         self.shards = shards
+        valueFiles = ValueFileStore(directory: directory, durability: options.durability)
         timer = Locked(nil)
         if case .interval(let interval) = options.durability { startSyncTimer(interval) }
     }
@@ -79,10 +83,11 @@ public final class Store: Sendable {
     // MARK: Reads
 
     /// Calls `body` with the live record of `key` (not expired at `now`, µs since the epoch).
-    /// The view is only valid inside `body`.
+    /// The view is only valid inside `body`. Inside a transaction of this store, reads through it.
     @inline(__always)
     public func read<R>(_ key: UnsafeRawBufferPointer, now: Int64 = wallClockMicros(),
                         _ body: (RecordView) throws -> R) throws -> R? {
+        if let tx = try joinedTransaction() { return try tx.read(Array(key), body) }
         let hash = KeyHash.hash(key)
         return try shard(for: hash).read(key: key, hash: hash, now: now, body)
     }
@@ -92,34 +97,77 @@ public final class Store: Sendable {
         try key.withUnsafeBytes { (k) throws in try read(k, now: now) { Array($0.value) } }
     }
 
+    /// Like ``read(_:now:_:)``, and for a record whose value is in a value file, also hands `body`
+    /// the file, opened while the record was current: a reader racing a writer that replaces or
+    /// removes the entry sees the old value or the new one, never a missing file.
+    /// - Throws: `.corrupted` if the value file of a record that stays current is missing.
+    package func fetch<R>(_ key: UnsafeRawBufferPointer, now: Int64 = wallClockMicros(),
+                          _ body: (RecordView, ValueFileReader?) throws -> R) throws -> R? {
+        if let tx = try joinedTransaction() { return try tx.fetch(Array(key), body) }
+        var missing: UInt64?
+        for _ in 0..<64 {
+            var gone: UInt64?
+            let found: R?? = try read(key, now: now) { (v) throws -> R? in
+                guard v.flags & RecordFlags.valueInFile.rawValue != 0 else { return try body(v, nil) }
+                let file: ValueFileReader
+                do {
+                    file = try valueFiles.open(recordValue: v.value)
+                } catch let error as CaskError where error.errno == ENOENT {
+                    // Files are unlinked only after the record dropping them is published, so a
+                    // second look sees that record, unless the file is really lost.
+                    guard missing != v.sequence else {
+                        throw CaskError(.corrupted, "the value file of this entry is missing", path: error.path)
+                    }
+                    gone = v.sequence
+                    return nil
+                }
+                return try body(v, file)
+            }
+            guard let found else { return nil }
+            guard gone != nil else { return found }
+            missing = gone
+        }
+        throw CaskError(.io, "the entry kept being replaced while it was read", path: directory, errno: EAGAIN)
+    }
+
+    /// Opens the value file named by `view`, a record seen under a write lock (a transaction or the
+    /// `decide` of ``mutate(_:now:_:)``), where no writer can remove it meanwhile.
+    package func openValueFile(_ view: RecordView) throws -> ValueFileReader {
+        try valueFiles.open(recordValue: view.value)
+    }
+
+    /// Writes a value file for a later ``Mutation/putFile(_:tag:expireTime:flags:)``: chunks from
+    /// `next` until it returns nil. Durable before it returns, per the durability mode.
+    package func writeValueFile(compressed: Bool, _ next: () throws -> [UInt8]?) throws -> NewValueFile {
+        try valueFiles.write(compressed: compressed, next)
+    }
+
     // MARK: Writes
 
-    /// Stores `value` under `key`.
+    /// Stores `value` under `key`, then culls per ``StoreOptions/cull`` under the same lock.
     /// - Parameters:
     ///   - expireTime: µs since the Unix epoch when the entry expires; 0 for never.
     ///   - tag: An optional tag (at most 65535 bytes).
-    ///   - flags: Record flags for the layer above (compressed, value in file).
-    ///   - cull: Culling to do under the same lock after the write (the typed layer's size limit).
-    /// - Returns: The replaced record's value-file reference and what culling removed.
-    @discardableResult
+    ///   - flags: Record flags for the layer above (compressed, value encoding).
     public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
                     tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
-                    expireTime: Int64 = 0, flags: UInt8 = 0, now: Int64 = wallClockMicros(),
-                    cull: CullRequest? = nil) throws -> WriteOutcome {
+                    expireTime: Int64 = 0, flags: UInt8 = 0, now: Int64 = wallClockMicros()) throws {
         try validate(key: key.count, tag: tag.count, value: value.count)
+        if let tx = try joinedTransaction() {
+            try tx.put(Array(key), Array(value), tag: Array(tag), expireTime: expireTime, flags: flags)
+            return
+        }
         let hash = KeyHash.hash(key)
-        return try shard(for: hash).put(key: key, hash: hash, value: value, tag: tag, expireTime: expireTime, flags: flags,
-                                        now: now, cull: cull)
+        try shard(for: hash).put(key: key, hash: hash, value: value, tag: tag, expireTime: expireTime, flags: flags, now: now)
     }
 
-    /// Stores `value` under `key` (array form of ``put(_:_:tag:expireTime:flags:now:cull:)``).
-    @discardableResult
+    /// Stores `value` under `key` (array form of ``put(_:_:tag:expireTime:flags:now:)``).
     public func put(_ key: [UInt8], _ value: [UInt8], tag: [UInt8] = [], expireTime: Int64 = 0, flags: UInt8 = 0,
-                    now: Int64 = wallClockMicros(), cull: CullRequest? = nil) throws -> WriteOutcome {
+                    now: Int64 = wallClockMicros()) throws {
         try key.withUnsafeBytes { k in
             try value.withUnsafeBytes { v in
                 try tag.withUnsafeBytes { t in
-                    try put(k, v, tag: t, expireTime: expireTime, flags: flags, now: now, cull: cull)
+                    try put(k, v, tag: t, expireTime: expireTime, flags: flags, now: now)
                 }
             }
         }
@@ -138,23 +186,18 @@ public final class Store: Sendable {
     }
 
     /// Reads `key` and applies the mutation `decide` returns, atomically with respect to every
-    /// other thread and process using the store. `decide` sees the live record (or nil) and runs
-    /// while the shard's write lock is held: keep it short.
+    /// other thread and process using the store, then culls. `decide` sees the live record (or
+    /// nil) and runs while the shard's write lock is held: keep it short. Inside a transaction of
+    /// this store, the mutation joins the transaction.
     public func mutate<R>(_ key: [UInt8], now: Int64 = wallClockMicros(),
                           _ decide: (RecordView?) throws -> (Mutation, R)) throws -> R {
-        try mutateReportingFile(key, now: now, decide).0
-    }
-
-    /// ``mutate(_:now:_:)``, also returning the value-file reference of the record a put or delete
-    /// replaced, so the typed layer can delete the file once the write is durable.
-    package func mutateReportingFile<R>(_ key: [UInt8], now: Int64 = wallClockMicros(),
-                                        _ decide: (RecordView?) throws -> (Mutation, R)) throws -> (R, [UInt8]?) {
         try validate(key: key.count, tag: 0, value: 0)
+        if let tx = try joinedTransaction() { return try tx.mutate(key, decide) }
         let hash = KeyHash.hash(key)
         return try key.withUnsafeBytes { (k) throws in
             try shard(for: hash).mutate(key: k, hash: hash, now: now) { (view) throws -> (Mutation, R) in
                 let (m, r) = try decide(view)
-                if case .put(let value, let tag, _, _) = m { try validate(key: k.count, tag: tag.count, value: value.count) }
+                try validate(key: k.count, m)
                 return (m, r)
             }
         }
@@ -162,24 +205,71 @@ public final class Store: Sendable {
 
     /// Reads several keys, taking each shard's mutex once. `body` gets each key's index in `keys`.
     public func readMany(_ keys: [[UInt8]], now: Int64 = wallClockMicros(), _ body: (Int, RecordView?) throws -> Void) throws {
+        if let tx = try joinedTransaction() {
+            for (i, k) in keys.enumerated() { if try tx.read(k, { try body(i, $0) }) == nil { try body(i, nil) } }
+            return
+        }
         for (shard, group) in groupByShard(keys) { try shards[shard].readMany(keys: group, now: now, body) }
     }
 
-    /// Applies a mutation per key, taking each shard's write lock once. `decide` gets each key's
-    /// index in `keys` and its current record. Returns the value-file references replaced.
-    @discardableResult
+    /// ``readMany(_:now:_:)`` that also opens value files, as ``fetch(_:now:_:)`` does.
+    package func fetchMany(_ keys: [[UInt8]], now: Int64 = wallClockMicros(),
+                           _ body: (Int, RecordView?, ValueFileReader?) throws -> Void) throws {
+        var again: [Int] = []
+        try readMany(keys, now: now) { i, view in
+            guard let view, view.flags & RecordFlags.valueInFile.rawValue != 0 else { return try body(i, view, nil) }
+            let file: ValueFileReader
+            do {
+                file = try openValueFile(view)
+            } catch let error as CaskError where error.errno == ENOENT {
+                again.append(i)  // replaced meanwhile: read it again on its own
+                return
+            }
+            try body(i, view, file)
+        }
+        for i in again {
+            let seen: Void? = try keys[i].withUnsafeBytes { k in try fetch(k, now: now) { v, f in try body(i, v, f) } }
+            if seen == nil { try body(i, nil, nil) }
+        }
+    }
+
+    /// Applies a mutation per key, taking each shard's write lock once, then culls. `decide` gets
+    /// each key's index in `keys` and its current record.
     public func mutateMany(_ keys: [[UInt8]], now: Int64 = wallClockMicros(),
-                           _ decide: (Int, RecordView?) throws -> Mutation) throws -> [[UInt8]] {
+                           _ decide: (Int, RecordView?) throws -> Mutation) throws {
         for k in keys { try validate(key: k.count, tag: 0, value: 0) }
-        var replaced: [[UInt8]] = []
+        if let tx = try joinedTransaction() {
+            for (i, k) in keys.enumerated() { try tx.mutate(k) { (try decide(i, $0), ()) } }
+            return
+        }
         for (shard, group) in groupByShard(keys) {
-            replaced += try shards[shard].mutateMany(keys: group, now: now) { i, view in
+            try shards[shard].mutateMany(keys: group, now: now) { i, view in
                 let m = try decide(i, view)
-                if case .put(let value, let tag, _, _) = m { try validate(key: keys[i].count, tag: tag.count, value: value.count) }
+                try validate(key: keys[i].count, m)
                 return m
             }
         }
-        return replaced
+    }
+
+    /// The transaction of this store whose body the calling thread is running, if any.
+    @inline(__always)
+    func joinedTransaction() throws -> StoreTransaction? {
+        guard let p = cask_current_transaction() else { return nil }
+        let tx = Unmanaged<StoreTransaction>.fromOpaque(p).takeUnretainedValue()
+        if tx.store === self { return tx }
+        if tx.store.directory == directory {
+            throw CaskError(.invalidArgument, "another handle on this directory is in a transaction in this thread; use that handle",
+                            path: directory)
+        }
+        return nil
+    }
+
+    func validate(key: Int, _ m: Mutation) throws {
+        switch m {
+        case .put(let value, let tag, _, _): try validate(key: key, tag: tag.count, value: value.count)
+        case .putFile(_, let tag, _, _): try validate(key: key, tag: tag.count, value: 0)
+        case .keep, .touch, .delete: break
+        }
     }
 
     func groupByShard(_ keys: [[UInt8]]) -> [(Int, [(index: Int, key: [UInt8], hash: UInt64)])] {
@@ -205,29 +295,30 @@ public final class Store: Sendable {
 
     // MARK: Whole store
 
-    /// Number of live entries (expired ones not yet removed included).
+    /// Number of live entries (expired ones not yet removed included), not counting reserved keys
+    /// (first byte 0x00: the bookkeeping of the layer above, such as a queue's bounds).
     public var count: Int {
         get throws {
             var n = 0
-            for s in shards { n += try s.withCurrentState { (st) throws in st.directory.count } }
+            for s in shards { n += try s.withCurrentState { (st) throws in st.userEntryCount() } }
             return n
         }
     }
 
-    /// Removes every entry. Returns how many there were.
+    /// Removes every entry, reserved keys included, and their value files. Returns how many
+    /// entries there were.
     @discardableResult
-    public func clear() throws -> Int { try clearReportingFiles().count }
-
-    /// ``clear()``, also returning the value-file references of the removed entries.
-    package func clearReportingFiles() throws -> (count: Int, files: [[UInt8]]) {
+    public func clear() throws -> Int {
         var n = 0
-        var files: [[UInt8]] = []
         for s in shards {
-            let (count, refs) = try s.clear()
+            let (count, references) = try s.clear()
             n += count
-            files += refs
+            // The new manifest is durable when clear returns: the files can go.
+            for r in references {
+                if let reference = r.withUnsafeBytes({ ValueFileReference($0) }) { valueFiles.remove(reference.path) }
+            }
         }
-        return (n, files)
+        return n
     }
 
     /// Compacts every shard now (regardless of thresholds). Returns what each compaction did.

@@ -41,6 +41,9 @@ public struct StoreOptions: Sendable, Equatable {
     public var tagIndex = false
     /// What reads record in memory for eviction (never on disk).
     public var accessTracking: AccessTracking = .none
+    /// Culling every write does under its lock: expired entries, and entries past a size limit.
+    /// nil, or a limit of 0, culls nothing on writes.
+    public var cull: CullRequest?
     /// Count hits and misses of reads (in the shards' shared headers, so all processes add up).
     public var statistics = false
 

@@ -88,4 +88,9 @@ static inline void cask_malloc_trim(void) {}
 static inline int cask_flock(int fd, int operation) { return flock(fd, operation); }
 static inline int cask_stat(const char *path, struct stat *st) { return stat(path, st); }
 
+/// The transaction this thread is running the body of (an unretained `StoreTransaction`), or
+/// NULL: operations on the same store from inside the body join it instead of deadlocking.
+void *cask_current_transaction(void);
+void cask_set_current_transaction(void *transaction);
+
 #endif

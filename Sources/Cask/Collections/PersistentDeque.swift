@@ -48,8 +48,8 @@ public struct PersistentDeque<Element: Codable & Sendable>: Sendable {
         if maxLength == 0 { return }
         let (encoding, bytes) = try ValueCodec.encode(element, coder: cache.coder)
         let prepared = try cache.prepare(encoding, bytes)
-        do {
-            try cache.transact { tx in
+        defer { prepared.file?.discard() }
+        try cache.transact { tx in
                 var (head, tail) = try tx.queueBounds(name)
                 let number: Int64
                 switch side {
@@ -67,10 +67,6 @@ public struct PersistentDeque<Element: Codable & Sendable>: Sendable {
                     }
                 }
                 try tx.setQueueBounds(name, head, tail)
-            }
-        } catch {
-            if let f = prepared.file { cache.files.remove(f) }
-            throw error
         }
     }
 
@@ -102,8 +98,9 @@ public struct PersistentDeque<Element: Codable & Sendable>: Sendable {
 
     /// Removes every item.
     public func removeAll() throws {
-        let (head, tail) = try bounds()
         try cache.transact { tx in
+            // The bounds are read inside the transaction: an item appended meanwhile is removed too.
+            let (head, tail) = try tx.queueBounds(name)
             for n in head..<tail { try tx.deleteRaw(Cache.queueKey(name, n)) }
             try tx.setQueueBounds(name, 0, 0)
         }

@@ -72,7 +72,7 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
     func lookup(_ key: [UInt8], countHit: Bool, early: Bool = true) throws -> (Lookup, MemoEntryInfo?) {
         let now = cache.now
         let found = try key.withUnsafeBytes { kb in
-            try cache.store.read(kb, now: now) { v in (try Cache.capture(v), Array(v.tag), v.expireTime) }
+            try cache.store.fetch(kb, now: now) { v, file in (try Cache.capture(v, file), Array(v.tag), v.expireTime) }
         }
         guard let (stored, tagBytes, expireTime) = found else { return (.miss, nil) }
         let (encoding, bytes) = try cache.materialize(stored)
@@ -158,11 +158,10 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
         let access = MemoAccess.key(prefix)
         let doomed = try cache.store.listEntries(now: cache.now).map(\.key).filter { $0.starts(with: prefix) || $0.starts(with: access) }
         var removed = 0
-        let files = try cache.store.mutateMany(doomed, now: cache.now) { _, current in
+        try cache.store.mutateMany(doomed, now: cache.now) { _, current in
             if current != nil { removed += 1 }
             return .delete
         }
-        cache.removeFiles(files)
         return removed - doomed.filter { $0.starts(with: access) }.count
     }
 

@@ -119,6 +119,7 @@ extension Shard {
                 for d in copy.drops[min(i, copy.drops.count)..<min(i + batch, copy.drops.count)] {
                     s.directory.remove(hash: d.hash, at: d.old)
                 }
+                if !copy.drops.isEmpty { s.reservedKeys = nil }
             }
             pause = max(pause, monotonicNanos() - t0)
             i += batch
@@ -338,6 +339,7 @@ extension Shard {
             s.manifest = next
             s.applied = LogPosition(segment: id, offset: 0)
             s.directory.removeAll()
+            s.reservedKeys = 0
             s.externalBytes = 0
             s.hand = nil
             s.expiryHand = nil

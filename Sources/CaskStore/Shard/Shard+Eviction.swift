@@ -11,14 +11,12 @@ public struct RemovedRecord: Sendable {
     public var key: [UInt8]
     /// The removed record's flags.
     public var flags: UInt8
-    /// The stored value bytes, kept only for records whose value lives in a value file (they name it).
-    public var fileReference: [UInt8]?
     /// True when the record had expired (an expiration), false when it was evicted.
     public var expired: Bool
 }
 
 /// The order in which the eviction walk picks victims.
-public enum EvictionOrder: Sendable {
+public enum EvictionOrder: Sendable, Equatable {
     /// Oldest stored first.
     case storeOrder
     /// Entries read since the walk last passed get a second chance (CLOCK).
@@ -167,37 +165,20 @@ extension Shard {
         return removed
     }
 
-    /// Appends a tombstone for `key` and drops its entry. Caller holds the write lock.
+    /// Appends a tombstone for `key` and drops its entry (and its value file). Caller holds the write lock.
     private func removeLocked(_ s: inout ShardState, hash: UInt64, key: UnsafeRawBufferPointer, entry e: IndexEntry,
                               expired: Bool, now: Int64) throws -> RemovedRecord {
-        var reference: [UInt8]?
-        if e.flags & RecordFlags.valueInFile.rawValue != 0, let seg = s.segment(e.segment) {
-            let p = seg.bytes(at: Int(e.offset))
-            let h = RecordCodec.header(at: p)
-            reference = Array(UnsafeRawBufferPointer(start: p + h.valueOffset, count: h.valueLength))
-        }
-        let record = RemovedRecord(key: Array(key), flags: e.flags, fileReference: reference, expired: expired)
+        let record = RemovedRecord(key: Array(key), flags: e.flags, expired: expired)
         let none = UnsafeRawBufferPointer(start: nil, count: 0)
         _ = try append(&s, kind: .delete, flags: [], storeTime: now, expireTime: 0, key: key, tag: none, value: none)
-        s.removeEntry(hash: hash, key: key)
+        let old = s.removeEntry(hash: hash, key: key)
+        s.dropFile(of: old, valuesRoot: valuesRoot)
         shared.add(expired ? .expirations : .evictions, 1)
         return record
     }
 }
 
 extension Shard {
-    /// The value-file reference of `key`'s current record (expired or not), if its value is in a file.
-    func fileReference(_ s: ShardState, hash: UInt64, key: UnsafeRawBufferPointer) -> [UInt8]? {
-        // No live entry owns a value file (value files are never empty): skip the lookup.
-        guard s.externalBytes > 0 else { return nil }
-        let view = s.view
-        guard let e = s.directory.find(hash: hash, key: key, matches: { view.keyMatches($0, key) }),
-              e.flags & RecordFlags.valueInFile.rawValue != 0, let seg = view.segment(e.segment) else { return nil }
-        let p = seg.bytes(at: Int(e.offset))
-        let h = RecordCodec.header(at: p)
-        return Array(UnsafeRawBufferPointer(start: p + h.valueOffset, count: h.valueLength))
-    }
-
     /// Culling done by a writer under its lock: expired entries every `expiredEvery` writes, and
     /// while the shard's live size exceeds `sizeLimit`, up to `limit` victims in `order`.
     func runCull(_ s: inout ShardState, _ cull: CullRequest, now: Int64) throws -> [RemovedRecord] {
@@ -215,8 +196,8 @@ extension Shard {
     }
 }
 
-/// Culling a writer does under the same lock as its write.
-public struct CullRequest: Sendable {
+/// Culling a writer does under the same lock as its write (``StoreOptions/cull``).
+public struct CullRequest: Sendable, Equatable {
     /// Live bytes (records + value files) above which the shard evicts; nil for no limit.
     public var sizeLimit: Int?
     /// Most entries removed per write (diskcache's cull limit).
@@ -235,10 +216,3 @@ public struct CullRequest: Sendable {
     }
 }
 
-/// What a write did besides writing.
-public struct WriteOutcome: Sendable {
-    /// The value-file reference of the record the write replaced (the typed layer deletes the file).
-    public var replacedFile: [UInt8]?
-    /// Entries culled by the writer.
-    public var culled: [RemovedRecord] = []
-}

@@ -297,6 +297,7 @@ extension Shard {
                                applied: LogPosition(segment: active.id, offset: 0), tagIndex: options.tagIndex)
         fresh.tags = s.tags
         fresh.writeBuffer = s.writeBuffer
+        fresh.droppedFiles = s.droppedFiles
         var scratch = RecoveryReport()
         for entry in m.segments {
             let seg = segments[entry.id]!

@@ -29,8 +29,17 @@ public struct RecordView {
 public enum Mutation: Sendable {
     case keep
     case put(value: [UInt8], tag: [UInt8] = [], expireTime: Int64 = 0, flags: UInt8 = 0)
+    /// Stores a value written to a value file (``Store/writeValueFile(compressed:_:)``); the record
+    /// takes ownership of the file.
+    case putFile(NewValueFile, tag: [UInt8] = [], expireTime: Int64 = 0, flags: UInt8 = 0)
     case touch(expireTime: Int64)
     case delete
+
+    /// The value file a put would hand to its record.
+    var newFile: NewValueFile? {
+        if case .putFile(let f, _, _, _) = self { return f }
+        return nil
+    }
 }
 
 extension Shard {
@@ -79,53 +88,40 @@ extension Shard {
 
     // MARK: Writes
 
-    /// Atomically (across threads and processes) reads `key` and applies what `decide` returns.
-    /// Also returns the value-file reference of the record a put or delete replaced (expired or not).
+    /// Atomically (across threads and processes) reads `key` and applies what `decide` returns,
+    /// then culls per the store's options, all under one write lock.
     func mutate<R>(key: UnsafeRawBufferPointer, hash: UInt64, now: Int64,
-                   _ decide: (RecordView?) throws -> (Mutation, R)) throws -> (R, replacedFile: [UInt8]?) {
-        let (result, replaced, position, segment, dead) = try withWriteLock { (s) throws -> (R, [UInt8]?, LogPosition?, Segment, Bool) in
+                   _ decide: (RecordView?) throws -> (Mutation, R)) throws -> R {
+        let (result, position, segment, dead) = try withWriteLock { (s) throws -> (R, LogPosition?, Segment, Bool) in
             let current = try lookup(&s, key: key, hash: hash, now: now, verify: true)
             let (mutation, result) = try decide(current)
-            var replaced: [UInt8]?
-            switch mutation {
-            case .put, .delete: replaced = fileReference(s, hash: hash, key: key)
-            case .keep, .touch: break
-            }
             let wrote = try apply(&s, mutation, key: key, hash: hash, now: now, hadValue: current != nil)
-            return (result, wrote ? replaced : nil, wrote ? s.applied : nil, s.active, wrote && exceedsCompactionThreshold(s))
+            if wrote { try cullAfterWrite(&s, now: now) }
+            return (result, wrote ? s.applied : nil, s.active, wrote && exceedsCompactionThreshold(s))
         }
         if let position { try afterWrite(position, segment) }
         if dead { scheduleCompaction() }
-        return (result, replaced)
+        return result
     }
 
-    /// Applies several mutations to keys of this shard under one write lock. `decide` is called
-    /// with each key's index in `keys` and its current record. Returns the replaced value files.
+    /// Applies several mutations to keys of this shard under one write lock, then culls. `decide`
+    /// is called with each key's index in `keys` and its current record.
     func mutateMany(keys: [(index: Int, key: [UInt8], hash: UInt64)], now: Int64,
-                    _ decide: (Int, RecordView?) throws -> Mutation) throws -> [[UInt8]] {
-        let (replaced, position, segment, dead) = try withWriteLock { (s) throws -> ([[UInt8]], LogPosition?, Segment, Bool) in
-            var replaced: [[UInt8]] = []
+                    _ decide: (Int, RecordView?) throws -> Mutation) throws {
+        let (position, segment, dead) = try withWriteLock { (s) throws -> (LogPosition?, Segment, Bool) in
             var wroteAny = false
             for (index, key, hash) in keys {
                 try key.withUnsafeBytes { k in
                     let current = try lookup(&s, key: k, hash: hash, now: now, verify: true)
                     let mutation = try decide(index, current)
-                    var file: [UInt8]?
-                    switch mutation {
-                    case .put, .delete: file = fileReference(s, hash: hash, key: k)
-                    case .keep, .touch: break
-                    }
-                    if try apply(&s, mutation, key: k, hash: hash, now: now, hadValue: current != nil) {
-                        wroteAny = true
-                        if let file { replaced.append(file) }
-                    }
+                    if try apply(&s, mutation, key: k, hash: hash, now: now, hadValue: current != nil) { wroteAny = true }
                 }
             }
-            return (replaced, wroteAny ? s.applied : nil, s.active, wroteAny && exceedsCompactionThreshold(s))
+            if wroteAny { try cullAfterWrite(&s, now: now) }
+            return (wroteAny ? s.applied : nil, s.active, wroteAny && exceedsCompactionThreshold(s))
         }
         if let position { try afterWrite(position, segment) }
         if dead { scheduleCompaction() }
-        return replaced
     }
 
     /// Reads several keys of this shard under one mutex acquisition.
@@ -143,29 +139,34 @@ extension Shard {
         }
     }
 
-    /// Writes `key` = `value` unconditionally, then (same lock) runs `cull` if given. Returns the
-    /// replaced entry's value-file reference (if it had one) and what culling removed.
+    /// Writes `key` = `value` unconditionally, then (same lock) culls per the store's options.
     func put(key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer,
-             expireTime: Int64, flags: UInt8, now: Int64, cull: CullRequest? = nil) throws -> WriteOutcome {
-        let (outcome, position, segment, dead) = try withWriteLock { s -> (WriteOutcome, LogPosition, Segment, Bool) in
-            var outcome = WriteOutcome()
-            outcome.replacedFile = fileReference(s, hash: hash, key: key)
+             expireTime: Int64, flags: UInt8, now: Int64) throws {
+        let (position, segment, dead) = try withWriteLock { s -> (LogPosition, Segment, Bool) in
             try putLocked(&s, key: key, hash: hash, value: value, tag: tag, expireTime: expireTime, flags: flags, now: now)
-            if let cull { outcome.culled = try runCull(&s, cull, now: now) }
-            return (outcome, s.applied, s.active, exceedsCompactionThreshold(s))
+            try cullAfterWrite(&s, now: now)
+            return (s.applied, s.active, exceedsCompactionThreshold(s))
         }
         try afterWrite(position, segment)
         if dead { scheduleCompaction() }
-        return outcome
     }
 
+    /// Appends a put record and points the index at it; the replaced record's value file (if any)
+    /// is dropped. Caller holds the write lock.
     func putLocked(_ s: inout ShardState, key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer,
                    tag: UnsafeRawBufferPointer, expireTime: Int64, flags: UInt8, now: Int64) throws {
         var entry = try append(&s, kind: .put, flags: RecordFlags(rawValue: flags), storeTime: now,
                                expireTime: expireTime, key: key, tag: tag, value: value)
         entry.tag = s.tags.intern(tag)
         if options.accessTracking == .frequency { entry.access = AccessCounter.initial }
-        s.setEntry(hash: hash, key: key, entry)
+        let old = s.setEntry(hash: hash, key: key, entry)
+        s.dropFile(of: old, valuesRoot: valuesRoot)
+    }
+
+    /// Culling a writer does under its lock after writing (the store's `cull` option).
+    func cullAfterWrite(_ s: inout ShardState, now: Int64) throws {
+        guard let cull = options.cull, cull.limit > 0 else { return }
+        _ = try runCull(&s, cull, now: now)
     }
 
     /// Applies a mutation under the write lock. Returns true if a record was written.
@@ -182,6 +183,20 @@ extension Shard {
                 }
             }
             return true
+        case .putFile(let file, let tag, let expireTime, let flags):
+            try file.claim()
+            do {
+                try file.reference.encoded.withUnsafeBytes { (v) throws in
+                    try tag.withUnsafeBytes { (t) throws in
+                        try putLocked(&s, key: key, hash: hash, value: v, tag: t, expireTime: expireTime,
+                                      flags: flags | RecordFlags.valueInFile.rawValue, now: now)
+                    }
+                }
+            } catch {
+                file.unclaim()
+                throw error
+            }
+            return true
         case .touch(let expireTime):
             guard hadValue else { return false }
             _ = try append(&s, kind: .touch, flags: [], storeTime: now, expireTime: expireTime,
@@ -193,18 +208,20 @@ extension Shard {
             guard s.directory.find(hash: hash, key: key, matches: { segs.keyMatches($0, key) }) != nil else { return false }
             _ = try append(&s, kind: .delete, flags: [], storeTime: now, expireTime: 0,
                            key: key, tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0))
-            s.removeEntry(hash: hash, key: key)
+            let old = s.removeEntry(hash: hash, key: key)
+            s.dropFile(of: old, valuesRoot: valuesRoot)
             return true
         }
     }
 
     // MARK: Durability
 
-    /// Makes the write that ended at `position` as durable as the durability mode promises.
+    /// Makes the write that ended at `position` as durable as the durability mode promises, then
+    /// removes the value files whose dropping records are now durable.
     func afterWrite(_ position: LogPosition, _ segment: Segment) throws {
         switch options.durability {
         case .none:
-            return
+            break
         case .always:
             try syncThrough(position, segment)
         case .interval(let interval):
@@ -213,6 +230,26 @@ extension Shard {
                 try syncThrough(position, segment)
             }
         }
+        releaseDroppedFiles()
+    }
+
+    /// Unlinks the value files whose dropping record is durable per the mode: at once with `none`,
+    /// else once the shared durable position has passed the record (whoever fsynced). A file whose
+    /// record never becomes durable here (a failed fsync, a crash) stays behind as an orphan for
+    /// `check --fix`: a leak, never a record naming a missing file.
+    func releaseDroppedFiles() {
+        let durable = options.durability == .none ? UInt64.max : shared.load(.durable)
+        let ready: [String] = state.withLock { s in
+            guard !s.droppedFiles.isEmpty else { return [] }
+            var ready: [String] = []
+            s.droppedFiles.removeAll { d in
+                guard d.position <= durable else { return false }
+                ready.append(d.path)
+                return true
+            }
+            return ready
+        }
+        for path in ready { _ = Sys.unlink(path) }
     }
 
     /// Group commit: one fsync covers every write committed before it started, by any thread of any
@@ -235,6 +272,7 @@ extension Shard {
         let (position, segment) = try state.withLock { (s) throws -> (LogPosition, Segment?) in
             (s.applied, s.closed ? nil : s.active)
         }
+        defer { releaseDroppedFiles() }
         guard let segment, shared.load(.durable) < position.packed else { return }
         try syncThrough(position, segment)
     }

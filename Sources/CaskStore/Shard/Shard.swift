@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CCaskSupport
 import Synchronization
 
 /// What a shard's mutex protects: the index and the open segments as this process last saw them.
@@ -32,6 +33,12 @@ struct ShardState {
     var writeBuffer: [UInt8] = []
     var closed = false
     var lastSync: ContinuousClock.Instant = .now
+    /// Value files whose reference this process's writes dropped, each with the log position that
+    /// must be durable before the file may go (see `Shard.releaseDroppedFiles`).
+    var droppedFiles: [(position: UInt64, path: String)] = []
+    /// Live entries with a reserved key (first byte 0x00: the bookkeeping of the layer above),
+    /// or nil when not yet counted since the index was last rebuilt.
+    var reservedKeys: Int?
 
     init(manifest: Manifest, segments: [UInt32: Segment], active: Segment, applied: LogPosition, tagIndex: Bool) {
         self.manifest = manifest
@@ -48,6 +55,7 @@ struct ShardState {
     mutating func setEntry(hash: UInt64, key: UnsafeRawBufferPointer, _ entry: IndexEntry) -> IndexEntry? {
         let v = view
         let old = directory.set(hash: hash, key: key, entry: entry) { v.keyMatches($0, key) }
+        if old == nil, reservedKeys != nil, key.first == 0 { reservedKeys! += 1 }
         if (entry.flags | (old?.flags ?? 0)) & RecordFlags.valueInFile.rawValue != 0 {
             externalBytes += v.externalSize(entry) - (old.map(v.externalSize) ?? 0)
         }
@@ -59,10 +67,35 @@ struct ShardState {
     mutating func removeEntry(hash: UInt64, key: UnsafeRawBufferPointer) -> IndexEntry? {
         let v = view
         let old = directory.remove(hash: hash, key: key) { v.keyMatches($0, key) }
+        if old != nil, reservedKeys != nil, key.first == 0 { reservedKeys! -= 1 }
         if let old, old.flags & RecordFlags.valueInFile.rawValue != 0 { externalBytes -= v.externalSize(old) }
         return old
     }
     var deadBytes: Int { max(0, totalBytes - directory.liveBytes) }
+
+    /// Notes that a write that ended at `applied` dropped `old`'s reference to its value file.
+    mutating func dropFile(of old: IndexEntry?, valuesRoot: String) {
+        guard let old, old.flags & RecordFlags.valueInFile.rawValue != 0,
+              let reference = view.fileReference(old) else { return }
+        droppedFiles.append((applied.packed, valuesRoot + "/" + reference.path))
+    }
+
+    /// Live entries whose key is not reserved. Counts reserved keys once after a rebuild of the
+    /// index (one look at each record's first key byte), then keeps the count up to date.
+    mutating func userEntryCount() -> Int {
+        if reservedKeys == nil {
+            var n = 0
+            let v = view
+            directory.forEach { _, key, e in
+                if let key { if key.first == 0 { n += 1 }; return }
+                guard let seg = v.segment(e.segment) else { return }
+                let p = seg.bytes(at: Int(e.offset))
+                if p.le(34, as: UInt16.self) > 0 && p.load(fromByteOffset: RecordHeader.size, as: UInt8.self) == 0 { n += 1 }
+            }
+            reservedKeys = n
+        }
+        return directory.count - reservedKeys!
+    }
 
     @inline(__always)
     func segment(_ id: UInt32) -> Segment? { id == active.id ? active : segments[id] }
@@ -96,6 +129,14 @@ struct SegmentView {
         let h = RecordCodec.header(at: p)
         guard h.valueLength >= 8 else { return 0 }
         return Int(truncatingIfNeeded: p.le(h.valueOffset, as: UInt64.self))
+    }
+
+    /// The value-file reference held by the record of `entry`, if its value is in a file.
+    func fileReference(_ entry: IndexEntry) -> ValueFileReference? {
+        guard entry.flags & RecordFlags.valueInFile.rawValue != 0, let seg = segment(entry.segment) else { return nil }
+        let p = seg.bytes(at: Int(entry.offset))
+        let h = RecordCodec.header(at: p)
+        return ValueFileReference(UnsafeRawBufferPointer(start: p + h.valueOffset, count: h.valueLength))
     }
 
     func keyOf(_ entry: IndexEntry) -> [UInt8] {
@@ -159,6 +200,8 @@ final class Shard: Sendable {
     let lastSyncNanos = Atomic<Int64>(0)
 
     var manifestPath: String { path + "/MANIFEST" }
+    /// `<store>/values`: where the value files named by this shard's records live.
+    var valuesRoot: String { (path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ".") + "/values" }
     func segmentPath(_ id: UInt32) -> String { path + "/" + Segment.fileName(id) }
     func hintPath(_ id: UInt32) -> String { path + "/" + Segment.hintName(id) }
 
@@ -229,6 +272,7 @@ final class Shard: Sendable {
     func withCurrentState<R>(_ body: (inout ShardState) throws -> R) throws -> R {
         let version = shared.load(.version)
         let position = LogPosition(packed: shared.load(.position))
+        if cask_current_transaction() != nil { try refuseInsideTransaction() }
         return try state.withLock { (s) throws -> R in
             guard !s.closed else { throw CaskError(.closed, "the store is closed", path: path) }
             if s.sharedVersion != version || s.applied != position {
@@ -241,7 +285,8 @@ final class Shard: Sendable {
     /// Runs `body` holding the shard mutex and the cross-process write lock, with the view current.
     /// Repairs a torn record left by a writer that died while holding the lock.
     func withWriteLock<R>(_ body: (inout ShardState) throws -> R) throws -> R {
-        try state.withLock { (s) throws -> R in
+        if cask_current_transaction() != nil { try refuseInsideTransaction() }
+        return try state.withLock { (s) throws -> R in
             guard !s.closed else { throw CaskError(.closed, "the store is closed", path: path) }
             try lockExclusive()
             defer { unlock() }
@@ -254,6 +299,16 @@ final class Shard: Sendable {
             }
             return try body(&s)
         }
+    }
+
+    /// Throws instead of deadlocking when the calling thread runs the body of a transaction that
+    /// holds this shard's locks (this handle's, or another handle's on the same directory).
+    func refuseInsideTransaction() throws {
+        guard let p = cask_current_transaction() else { return }
+        let tx = Unmanaged<StoreTransaction>.fromOpaque(p).takeUnretainedValue()
+        guard tx.store.shards.indices.contains(number), tx.store.shards[number].path == path else { return }
+        throw CaskError(.invalidArgument, "this operation cannot run inside a transaction on the same cache; "
+                        + "run it before or after the transaction", path: path)
     }
 
     // MARK: Appending
