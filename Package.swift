@@ -82,7 +82,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CaskStoreTests",
-            dependencies: ["CaskStore", "CaskBench", "CaskTestSupport", "cask-test-worker", "cask"]
+            dependencies: ["CaskStore", "Cask", "CaskBench", "CaskTestSupport", "cask-test-worker", "cask"]
         ),
     ]
 )

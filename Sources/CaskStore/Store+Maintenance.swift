@@ -2,7 +2,7 @@
 public struct ShardStatistics: Sendable, Equatable {
     /// The shard.
     public var shard: Int
-    /// Live entries (expired ones not yet removed included).
+    /// Live entries (expired ones not yet removed included; reserved keys left out).
     public var count: Int
     /// Bytes of the live records in the log.
     public var liveBytes: Int
@@ -53,7 +53,7 @@ extension Store {
     public func statistics() throws -> [ShardStatistics] {
         try shards.map { sh in
             try sh.withCurrentState { s in
-                ShardStatistics(shard: sh.number, count: s.directory.count, liveBytes: s.directory.liveBytes,
+                ShardStatistics(shard: sh.number, count: s.userEntryCount(), liveBytes: s.directory.liveBytes,
                                 logBytes: s.totalBytes, valueFileBytes: s.externalBytes, segments: s.manifest.segments.count)
             }
         }
