@@ -105,6 +105,7 @@ public final class StoreTransaction {
             break
         case .put, .putFile:
             try store.validate(key: key.count, m)
+            try m.newFile?.buffer()
             record(key, m)
         case .delete:
             if existed || pending[key] != nil { record(key, .delete) }
@@ -126,13 +127,13 @@ public final class StoreTransaction {
         let replaced = pending.updateValue(m, forKey: key)
         if replaced == nil { order.append(key) }
         // A value file buffered for this key and now overwritten will never be written.
-        if let file = replaced?.newFile, file !== m.newFile { file.discard() }
+        if let file = replaced?.newFile, file !== m.newFile { file.discard(buffered: true) }
     }
 
     /// Unlinks the value files of buffered writes that were not applied (the body threw, or the
     /// commit stopped early); files already owned by a committed record are kept.
     func discardUnappliedFiles() {
-        for m in pending.values { m.newFile?.discard() }
+        for m in pending.values { m.newFile?.discard(buffered: true) }
     }
 
     /// Buffers a write of `key`.

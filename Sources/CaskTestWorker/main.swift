@@ -17,6 +17,12 @@
 //   cask-test-worker crash-writer <dir> <slot> <seed>
 //       runs until killed: puts (and some deletes) over 200 keys "<slot>-k<n>", compacting every
 //       150 operations; before each write prints "i p <key> <value>" or "i d <key>", after it "ok"
+//   cask-test-worker cache-crash-writer <dir> <seed> <none|interval|always>
+//       runs until killed, through a Cache: sets of 33 KiB values (value files) and small ones,
+//       deletes, 3-key transactions and now and then a clear, over 40 keys "k<n>"; before each
+//       operation prints its intent — "i p <key> <n> <big|small>", "i d <key>",
+//       "i t <key> <n> <key> <n> -<key>", "i c" — and "ok" after it; the value of (key, n) is
+//       `crashValue(key, n, big)`
 //   cask-test-worker model <dir> <id> <seed> <ops>
 //       random sets/gets/deletes on keys s0-s7, increments of c0-c2 and add-if-absent/deletes of
 //       a0-a2 (both through `mutate`), compactions; prints one line per operation saying what it
@@ -175,6 +181,47 @@ do {
             }
             emit("ok")
         }
+    case "cache-crash-writer":
+        guard args.count >= 5, let seed = UInt64(args[3]) else { fail("cache-crash-writer <dir> <seed> <none|interval|always>") }
+        let durability: CacheDurability = switch args[4] {
+        case "always": .always
+        case "interval": .interval(.milliseconds(5))
+        default: .none
+        }
+        let cache = try Cache(directory: args[2], settings: CacheSettings(shards: 2, durability: durability), persistSettings: false)
+        var rng = XorShift(seed: seed)
+        var n = 0
+        func key() -> String { "k\(rng.next() % 40)" }
+        while true {
+            n += 1
+            switch rng.next() % 100 {
+            case 0:
+                emit("i c")
+                try cache.clear()
+            case 1..<40:
+                let k = key()
+                emit("i p \(k) \(n) big")
+                try cache.set(k, crashValue(k, n, big: true))
+            case 40..<70:
+                let k = key()
+                emit("i p \(k) \(n) small")
+                try cache.set(k, crashValue(k, n, big: false))
+            case 70..<85:
+                let k = key()
+                emit("i d \(k)")
+                try cache.delete(k)
+            default:
+                let a = key(), b = key(), c = key()
+                guard a != b && b != c && a != c else { continue }
+                emit("i t \(a) \(n) \(b) \(n) -\(c)")
+                try cache.transact { tx in
+                    try tx.set(a, crashValue(a, n, big: true))
+                    try tx.set(b, crashValue(b, n, big: false))
+                    try tx.delete(c)
+                }
+            }
+            emit("ok")
+        }
     case "model":
         guard args.count >= 6, let seed = UInt64(args[4]), let ops = Int(args[5]) else { fail("model <dir> <id> <seed> <ops>") }
         let id = args[3]
@@ -221,4 +268,11 @@ do {
     }
 } catch {
     fail("\(error)")
+}
+
+/// The value `cache-crash-writer` stores for `key` at operation `n`: 33 KiB (a value file) or a
+/// few bytes; the checker rebuilds it to compare.
+func crashValue(_ key: String, _ n: Int, big: Bool) -> String {
+    let unit = "\(key)=\(n);"
+    return big ? String(repeating: unit, count: 33 * 1024 / unit.utf8.count + 1) : unit
 }

@@ -32,13 +32,14 @@ extension FaultInjectionTests {
         try withFaults(faults) {
             let cache = try Cache(directory: dir.path, settings: CacheSettings(shards: 2))
             faults.add(.init(calls: [.pwrite], pathContains: "shard-001/", times: 1000, fault: .fail(ENOSPC)))
-            #expect(throws: CaskError.self) {
+            let error = #expect(throws: CaskError.self) {
                 if path == "transact" {
                     try cache.transact { tx in for (k, v) in Self.bigItems { try tx.set(k, v) } }
                 } else {
                     try cache.set(many: Self.bigItems)
                 }
             }
+            #expect(error?.isDiskFull == true, "\(String(describing: error))")
             faults.removeAll()
             let present = try Self.expectReadable(cache, path)
             if path == "set(many:)" { #expect(present > 0, "shard 0's writes were committed") }

@@ -37,6 +37,24 @@ struct SeamTests {
         #expect(valueFileCount(f.dir.path) == 0)
     }
 
+    /// Value files written inside a transaction belong to its records once it commits, and are
+    /// removed when it throws.
+    @Test func transactionsWriteValueFiles() throws {
+        let f = try makeCache()
+        try f.cache.transact { tx in
+            try tx.set("a", bigValue(1))
+            try tx.set("b", bigValue(2))
+            try tx.set("b", bigValue(3))  // the first file for b is never written
+        }
+        #expect(try f.cache.get("a") == bigValue(1))
+        #expect(try f.cache.get("b") == bigValue(3))
+        #expect(valueFileCount(f.dir.path) == 2)
+        struct Abort: Error {}
+        #expect(throws: Abort.self) { try f.cache.transact { tx in try tx.set("c", bigValue(4)); throw Abort() } }
+        #expect(valueFileCount(f.dir.path) == 2)
+        #expect(try f.cache.get("c") == nil)
+    }
+
     /// Defect 4: pop decodes before it deletes; a failed decode leaves the entry.
     @Test func popThatCannotDecodeKeepsTheEntry() throws {
         let f = try makeCache()

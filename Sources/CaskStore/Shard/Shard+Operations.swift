@@ -184,7 +184,7 @@ extension Shard {
             }
             return true
         case .putFile(let file, let tag, let expireTime, let flags):
-            try file.claim()
+            let previous = try file.claim()
             do {
                 try file.reference.encoded.withUnsafeBytes { (v) throws in
                     try tag.withUnsafeBytes { (t) throws in
@@ -193,7 +193,7 @@ extension Shard {
                     }
                 }
             } catch {
-                file.unclaim()
+                file.unclaim(to: previous)
                 throw error
             }
             return true

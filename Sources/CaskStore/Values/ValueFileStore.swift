@@ -124,7 +124,8 @@ final class ValueFileStore: Sendable {
 public final class NewValueFile: Sendable {
     let reference: ValueFileReference
     let store: ValueFileStore
-    /// 0 pending, 1 owned by a record, 2 discarded.
+    /// 0 pending, 1 owned by a record, 2 discarded, 3 buffered in a transaction (pending until
+    /// the transaction commits or gives up; only the transaction may discard it then).
     private let state = Atomic<UInt8>(0)
 
     init(_ reference: ValueFileReference, store: ValueFileStore) {
@@ -132,24 +133,43 @@ public final class NewValueFile: Sendable {
         self.store = store
     }
 
-    deinit { discard() }
+    deinit { discard(buffered: true) }
 
     /// The value's size in bytes (compressed size for a compressed value).
     public var size: Int { reference.size }
 
-    /// Claims the file for a record about to be appended. Throws if a record already owns it.
-    func claim() throws {
-        guard state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged else {
-            throw CaskError(.invalidArgument, "a value file can be written under one key, once", path: store.fullPath(reference.path))
+    /// Hands the file to a transaction's buffered write.
+    func buffer() throws {
+        if state.compareExchange(expected: 0, desired: 3, ordering: .acquiringAndReleasing).exchanged { return }
+        if state.load(ordering: .acquiring) == 3 { return }
+        throw misuse()
+    }
+
+    /// Claims the file for a record about to be appended; returns the state to restore if the
+    /// append fails. Throws if a record already owns it or it was discarded.
+    func claim() throws -> UInt8 {
+        for from: UInt8 in [0, 3] where state.compareExchange(expected: from, desired: 1, ordering: .acquiringAndReleasing).exchanged {
+            return from
         }
+        throw misuse()
     }
 
     /// Gives the file back after a claimed append failed.
-    func unclaim() { state.store(0, ordering: .releasing) }
+    func unclaim(to previous: UInt8) { state.store(previous, ordering: .releasing) }
 
-    /// Unlinks the file unless a record owns it. Idempotent.
-    public func discard() {
-        if state.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged {
+    private func misuse() -> CaskError {
+        let owned = state.load(ordering: .acquiring) == 1
+        return CaskError(.invalidArgument, owned ? "a value file can be written under one key, once"
+                                                 : "this value file was discarded", path: store.fullPath(reference.path))
+    }
+
+    /// Unlinks the file unless a record owns it or a transaction holds it. Idempotent.
+    public func discard() { discard(buffered: false) }
+
+    /// Unlinks the file unless a record owns it; with `buffered`, also when a transaction holds it.
+    func discard(buffered: Bool) {
+        if state.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged
+            || (buffered && state.compareExchange(expected: 3, desired: 2, ordering: .acquiringAndReleasing).exchanged) {
             store.remove(reference.path)
         }
     }
