@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-@_exported import CaskStore
+import CaskStore
 
 /// A persistent key-value cache in a directory, shared safely by every thread and process that
 /// opens it.
@@ -34,8 +34,9 @@ public final class Cache: Sendable {
     public let directory: String
     /// The settings in force (stored ones overridden by those given at open).
     public let configuration: CacheConfiguration
-    /// The storage engine underneath (bytes in, bytes out).
-    public let store: Store
+    /// The storage engine underneath (bytes in, bytes out): the package's own tools and tests
+    /// reach it; users of the cache go through the cache.
+    package let store: Store
     let clock: any CacheClock
     let coder: any CacheCoder
     let isTemporary: Bool
@@ -79,16 +80,8 @@ public final class Cache: Sendable {
         options.shardCount = config.shards
         options.tagIndex = config.tagIndex
         options.statistics = config.statistics
-        switch config.evictionPolicy {
-        case .leastRecentlyUsed: options.accessTracking = .recency
-        case .leastFrequentlyUsed: options.accessTracking = .frequency
-        case .leastRecentlyStored, .none: options.accessTracking = .none
-        }
-        switch config.durability {
-        case .none: options.durability = .none
-        case .always: options.durability = .always
-        case .interval(let d): options.durability = .interval(d)
-        }
+        options.evictionPolicy = config.evictionPolicy
+        options.durability = config.durability
         options.cull = Cache.cullRequest(config, limit: config.cullLimit)
         store = try Store(directory: path, options: options)
         config.shards = store.shardCount
@@ -104,12 +97,7 @@ public final class Cache: Sendable {
     /// The culling every write does (the engine runs it under the writer's lock): expired entries
     /// under every policy, then, unless the policy is `none`, entries past the size limit.
     static func cullRequest(_ config: CacheConfiguration, limit: Int) -> CullRequest {
-        let order: EvictionOrder = switch config.evictionPolicy {
-        case .leastRecentlyUsed: .recency
-        case .leastFrequentlyUsed: .frequency
-        default: .storeOrder
-        }
-        return CullRequest(sizeLimit: config.evictionPolicy == .none ? nil : config.sizeLimit, limit: limit, order: order)
+        CullRequest(sizeLimit: config.evictionPolicy == .none ? nil : config.sizeLimit, limit: limit, order: config.evictionPolicy)
     }
 
     /// Creates `path` (mode 0700) and any missing parent directories (mode 0755), like `mkdir -p`.

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Synchronization
+import CaskStore
 
 /// Where a cache reads the current wall-clock time. Expire times are compared with it; tests
 /// inject a ``ManualClock`` to freeze and move time.

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import CaskStore
 
 /// A value that can be a cache key. Its canonical bytes are what is stored: the same key maps to
 /// the same bytes in every process and every run. The first byte tells the kind, so keys of

@@ -1,25 +1,7 @@
 import CaskStore
 
-/// How the cache chooses what to remove when it is over its size limit.
-public enum EvictionPolicy: String, Sendable, CaseIterable, Codable {
-    /// Oldest stored first (diskcache's default).
-    case leastRecentlyStored = "least-recently-stored"
-    /// Least recently read first — approximated by a second-chance walk over the log (CLOCK);
-    /// reads set an in-memory bit, never write to disk.
-    case leastRecentlyUsed = "least-recently-used"
-    /// Least often read first — approximated with an in-memory logarithmic counter that ages as
-    /// the eviction walk passes; reads never write to disk.
-    case leastFrequentlyUsed = "least-frequently-used"
-    /// Never evict; the size limit is not enforced.
-    case none
-}
-
-/// When writes reach stable storage. See ``CaskStore/Durability``.
-public enum CacheDurability: Sendable, Equatable {
-    case none
-    case interval(Duration)
-    case always
-}
+/// When writes reach stable storage: the engine's ``CaskStore/Durability``.
+public typealias CacheDurability = Durability
 
 /// Settings to apply when opening a cache. Every property left `nil` keeps the value stored in the
 /// directory (or the default for a new cache); every property set overrides it and is stored, as

@@ -87,7 +87,7 @@ extension Store {
     }
 
     /// Runs the eviction walk of one shard. See `Shard.evict`.
-    package func evict(shard: Int, count: Int, order: EvictionOrder, onlyExpired: Bool, now: Int64) throws -> [RemovedRecord] {
+    package func evict(shard: Int, count: Int, order: EvictionPolicy, onlyExpired: Bool, now: Int64) throws -> [RemovedRecord] {
         try shards[shard].evict(count: count, order: order, onlyExpired: onlyExpired, now: now, budget: max(512, count * 64))
     }
 

@@ -39,8 +39,8 @@ public struct StoreOptions: Sendable, Equatable {
     /// Keep a tag -> keys index in memory, so removing a tag's entries costs in proportion to
     /// their number instead of a pass over the whole index.
     public var tagIndex = false
-    /// What reads record in memory for eviction (never on disk).
-    public var accessTracking: AccessTracking = .none
+    /// What the eviction walk removes first, and so what reads record in memory (never on disk).
+    public var evictionPolicy: EvictionPolicy = .leastRecentlyStored
     /// Culling every write does under its lock: expired entries, and entries past a size limit.
     /// nil, or a limit of 0, culls nothing on writes.
     public var cull: CullRequest?
@@ -51,16 +51,20 @@ public struct StoreOptions: Sendable, Equatable {
     public init() {}
 }
 
-/// What a read records about an entry, for the eviction walk.
-public enum AccessTracking: Sendable, Equatable {
-    /// Nothing: eviction follows store order.
+/// How a store chooses what to remove when a shard is over its size limit, and so what reads
+/// record about an entry (in memory only: reads never write to disk).
+public enum EvictionPolicy: String, Sendable, CaseIterable, Codable {
+    /// Oldest stored first (diskcache's default). Reads record nothing.
+    case leastRecentlyStored = "least-recently-stored"
+    /// Least recently read first — approximated by a second-chance walk over the log (CLOCK);
+    /// reads set an in-memory bit.
+    case leastRecentlyUsed = "least-recently-used"
+    /// Least often read first — approximated with an in-memory logarithmic counter that ages as
+    /// the eviction walk passes.
+    case leastFrequentlyUsed = "least-frequently-used"
+    /// Never evict; the size limit is not enforced (expired entries are still removed).
     case none
-    /// A referenced bit (the eviction walk gives referenced entries a second chance: CLOCK, an
-    /// approximation of least-recently-used).
-    case recency
-    /// A logarithmic use counter that each pass of the eviction walk decrements (an approximation
-    /// of least-frequently-used with aging).
-    case frequency
+
+    /// True when reads record something for the eviction walk.
+    var tracksAccess: Bool { self == .leastRecentlyUsed || self == .leastFrequentlyUsed }
 }
-
-

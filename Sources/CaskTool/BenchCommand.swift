@@ -100,7 +100,7 @@ struct BenchCommand: ParsableCommand {
     var storeOptions: StoreOptions {
         var o = StoreOptions()
         o.shardCount = shards
-        o.durability = workload == .durable ? .always : sync.storeDurability
+        o.durability = workload == .durable ? .always : sync.durability
         return o
     }
 

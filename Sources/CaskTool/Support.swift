@@ -94,15 +94,6 @@ enum SyncChoice: String, ExpressibleByArgument, CaseIterable {
         case .always: .always
         }
     }
-
-    /// The mode for the engine (the benchmark's `--api store`).
-    var storeDurability: Durability {
-        switch durability {
-        case .none: .none
-        case .interval(let d): .interval(d)
-        case .always: .always
-        }
-    }
 }
 
 /// Reads all of standard input (binary-safe).

@@ -1,3 +1,4 @@
+import CaskStore
 extension Cache {
     /// Wraps `body` so that its results are stored in this cache, keyed by the function's name,
     /// version and arguments.

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import CCaskSupport
+import CaskStore
 
 /// What identifies a version of a file or directory tree: kind, size, modification time (ns),
 /// inode and device, and optionally a CRC-32 of the contents. A directory's fingerprint also covers

@@ -1,3 +1,4 @@
+import CaskStore
 /// A function whose results are kept in a ``Cache``: a call with arguments seen before returns the
 /// stored result instead of running the function. Made by
 /// ``Cache/memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)``.

@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import CaskStore
 
 /// One computation in progress that other callers of the same key wait for.
 final class Flight<Value: Sendable>: Sendable {

@@ -1,3 +1,4 @@
+import CaskStore
 /// A running average kept in the cache, updated atomically by any thread or process (diskcache's
 /// `Averager`). The total and the count are stored under `key` as the JSON pair `[total, count]`.
 ///

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CaskStore
 
 /// At most `limit` holders at once, across every thread and process that opens the cache directory
 /// (diskcache's `BoundedSemaphore`).

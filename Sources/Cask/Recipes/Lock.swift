@@ -1,3 +1,4 @@
+import CaskStore
 /// A lock shared by every thread and process that opens the same cache directory, for critical
 /// sections that span processes (diskcache's `Lock`).
 ///

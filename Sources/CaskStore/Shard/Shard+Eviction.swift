@@ -15,16 +15,6 @@ public struct RemovedRecord: Sendable {
     public var expired: Bool
 }
 
-/// The order in which the eviction walk picks victims.
-public enum EvictionOrder: Sendable, Equatable {
-    /// Oldest stored first.
-    case storeOrder
-    /// Entries read since the walk last passed get a second chance (CLOCK).
-    case recency
-    /// Entries with a use count are passed over while their count drops by one on each pass.
-    case frequency
-}
-
 /// The use counter of `AccessTracking.frequency`: a new entry starts at 1; each read adds 1 up to
 /// 8, and beyond that with probability 1 / (10 * (n - 7) + 1), so the counter grows with the
 /// logarithm of the reads (at most 255). Each pass of the eviction walk takes 1 away.
@@ -47,10 +37,10 @@ extension Shard {
     /// Records a read for the eviction walk (in memory only).
     @inline(__always)
     func noteAccess(_ s: inout ShardState, hash: UInt64) {
-        switch options.accessTracking {
-        case .none: return
-        case .recency: s.directory.setAccess(hash: hash) { $0 = 1 }
-        case .frequency:
+        switch options.evictionPolicy {
+        case .leastRecentlyStored, .none: return
+        case .leastRecentlyUsed: s.directory.setAccess(hash: hash) { $0 = 1 }
+        case .leastFrequentlyUsed:
             s.randomState ^= s.randomState << 13
             s.randomState ^= s.randomState >> 7
             s.randomState ^= s.randomState << 17
@@ -61,7 +51,7 @@ extension Shard {
 
     /// Walks the log from where the previous walk stopped and deletes up to `count` entries; see
     /// `evictLocked`. Takes the write lock.
-    func evict(count: Int, order: EvictionOrder, onlyExpired: Bool, now: Int64, budget: Int) throws -> [RemovedRecord] {
+    func evict(count: Int, order: EvictionPolicy, onlyExpired: Bool, now: Int64, budget: Int) throws -> [RemovedRecord] {
         guard count > 0 else { return [] }
         let (removed, position, segment) = try withWriteLock { s -> ([RemovedRecord], LogPosition, Segment) in
             let removed = try evictLocked(&s, count: count, order: order, onlyExpired: onlyExpired, now: now, budget: budget)
@@ -74,7 +64,7 @@ extension Shard {
     /// Walks the log from where the previous walk stopped (wrapping at the end) and deletes up to
     /// `count` entries: expired ones always; others when `onlyExpired` is false and `order` picks
     /// them. Examines at most `budget` records. Caller holds the write lock.
-    func evictLocked(_ s: inout ShardState, count: Int, order: EvictionOrder, onlyExpired: Bool, now: Int64,
+    func evictLocked(_ s: inout ShardState, count: Int, order: EvictionPolicy, onlyExpired: Bool, now: Int64,
                      budget: Int) throws -> [RemovedRecord] {
         var removed: [RemovedRecord] = []
         // Expiry sweeps have a hand of their own, so they never move the eviction order's hand.
@@ -120,11 +110,11 @@ extension Shard {
             var victim = expired
             if !victim && !onlyExpired {
                 switch order {
-                case .storeOrder:
+                case .leastRecentlyStored, .none:
                     victim = true
-                case .recency:
+                case .leastRecentlyUsed:
                     if e.access != 0 { s.directory.setAccess(hash: hash) { $0 = 0 } } else { victim = true }
-                case .frequency:
+                case .leastFrequentlyUsed:
                     if e.access > 0 { s.directory.setAccess(hash: hash) { $0 -= 1 } } else { victim = true }
                 }
             }
@@ -203,12 +193,12 @@ public struct CullRequest: Sendable, Equatable {
     /// Most entries removed per write (diskcache's cull limit).
     public var limit: Int
     /// Which entries go first.
-    public var order: EvictionOrder
+    public var order: EvictionPolicy
     /// Look for expired entries every this many writes.
     public var expiredEvery: Int
 
     /// A culling request; see the properties.
-    public init(sizeLimit: Int?, limit: Int, order: EvictionOrder, expiredEvery: Int = 16) {
+    public init(sizeLimit: Int?, limit: Int, order: EvictionPolicy, expiredEvery: Int = 16) {
         self.sizeLimit = sizeLimit
         self.limit = limit
         self.order = order

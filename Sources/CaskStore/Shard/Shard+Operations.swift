@@ -56,7 +56,7 @@ extension Shard {
                 return nil
             }
             if options.statistics { shared.add(.hits, 1) }
-            if options.accessTracking != .none { noteAccess(&s, hash: hash) }
+            if options.evictionPolicy.tracksAccess { noteAccess(&s, hash: hash) }
             return try body(view)
         }
     }
@@ -132,7 +132,7 @@ extension Shard {
                 try key.withUnsafeBytes { k in
                     let view = try lookup(&s, key: k, hash: hash, now: now, verify: true)
                     if options.statistics { shared.add(view == nil ? .misses : .hits, 1) }
-                    if view != nil && options.accessTracking != .none { noteAccess(&s, hash: hash) }
+                    if view != nil && options.evictionPolicy.tracksAccess { noteAccess(&s, hash: hash) }
                     try body(index, view)
                 }
             }
@@ -158,7 +158,7 @@ extension Shard {
         var entry = try append(&s, kind: .put, flags: RecordFlags(rawValue: flags), storeTime: now,
                                expireTime: expireTime, key: key, tag: tag, value: value)
         entry.tag = s.tags.intern(tag)
-        if options.accessTracking == .frequency { entry.access = AccessCounter.initial }
+        if options.evictionPolicy == .leastFrequentlyUsed { entry.access = AccessCounter.initial }
         let old = s.setEntry(hash: hash, key: key, entry)
         s.dropFile(of: old, valuesRoot: valuesRoot)
     }
