@@ -72,6 +72,12 @@ extension Shard {
             s.segmentLengths[seg.id] = length
             if isLast { s.applied = LogPosition(segment: seg.id, offset: UInt32(length)) }
         }
+        if shared.load(.manifestChange) != 0 {
+            // A manifest change died or failed after marking itself: the manifest just loaded is
+            // the one in force; make its rename durable before anything is written on top of it.
+            try FileSystem.syncDirectory(path)
+            shared.store(.manifestChange, 0)
+        }
         s.sharedVersion = max(shared.load(.version), manifest.version)
         shared.store(.version, s.sharedVersion)
         shared.store(.position, s.applied.packed)

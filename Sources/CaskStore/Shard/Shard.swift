@@ -252,6 +252,7 @@ final class Shard: Sendable {
                 try s.active.file.truncate(to: Int64(s.applied.offset))
                 shared.store(.writer, 0)
             }
+            if shared.load(.manifestChange) != 0 { try completeManifestChange(&s) }
             return try body(&s)
         }
     }
@@ -310,6 +311,7 @@ final class Shard: Sendable {
         next.version += 1
         next.segments.append(Manifest.Segment(id: id, hasHint: false))
         let segment = try openSegment(id, create: true)
+        beginManifestChange()
         try FileSystem.replaceAtomically(manifestPath, with: next.encoded(), directory: path)
         s.segments[s.active.id] = s.active
         s.segments[id] = segment
@@ -322,6 +324,36 @@ final class Shard: Sendable {
         shared.store(.version, next.version)
         shared.store(.position, s.applied.packed)
         shared.raise(.durable, to: s.applied.packed)
+        endManifestChange()
+    }
+
+    /// Marks a manifest change in flight in the shared header, just before renaming the new
+    /// MANIFEST. Caller holds the write lock. If the change then fails or its process dies before
+    /// `endManifestChange`, the mark stays, and the next writer completes the change.
+    func beginManifestChange() { shared.store(.manifestChange, UInt64(getpid())) }
+
+    /// Clears the mark once the new manifest is published (version and position stored).
+    func endManifestChange() { shared.store(.manifestChange, 0) }
+
+    /// A manifest change (roll, compaction commit, clear) was marked but never published: its
+    /// process died or it threw, maybe after renaming its MANIFEST. The manifest on disk is the
+    /// truth either way: adopt it (which completes a change whose rename happened and keeps the old
+    /// state if it did not), make the rename durable, publish it, then clear the mark. Writes other
+    /// processes made meanwhile went to this view's active segment: fsync it first, as a roll would.
+    /// Caller holds the write lock.
+    func completeManifestChange(_ s: inout ShardState) throws {
+        try s.active.file.sync()
+        let disk = try readManifest()
+        if disk != s.manifest { try reload(&s, manifest: disk, exclusive: true) }
+        try FileSystem.syncDirectory(path)
+        if disk.version > shared.load(.version) { shared.store(.version, disk.version) }
+        s.sharedVersion = shared.load(.version)
+        if LogPosition(packed: shared.load(.position)).segment != s.active.id {
+            // Nobody can have written to the adopted active segment: it starts at this view's end.
+            shared.store(.position, s.applied.packed)
+            shared.raise(.durable, to: s.applied.packed)
+        }
+        shared.store(.manifestChange, 0)
     }
 
     /// Before writing a new manifest: if the one on disk differs from this view (a roll that died

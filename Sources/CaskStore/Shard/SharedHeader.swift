@@ -16,6 +16,8 @@ import CCaskSupport
 ///     40 u64 next record sequence number
 ///     48 u64 hits        56 u64 misses        64 u64 evictions (size limit)   72 u64 expirations
 ///     80 u64 boot id hash of the boot that initialized this header
+///     88 u64 pid of the lock holder between starting a manifest change (roll, compaction commit,
+///            clear) and publishing it (0 when none is in flight; see `Shard.completeManifestChange`)
 ///
 /// All fields are accessed with C11 atomics (acquire loads, release stores). The file is never
 /// truncated, so the mapping can never SIGBUS.
@@ -27,7 +29,7 @@ package final class SharedHeader: @unchecked Sendable {
 
     enum Field: Int {
         case version = 8, position = 16, durable = 24, writer = 32, nextSequence = 40
-        case hits = 48, misses = 56, evictions = 64, expirations = 72, bootID = 80
+        case hits = 48, misses = 56, evictions = 64, expirations = 72, bootID = 80, manifestChange = 88
     }
 
     init(mapping: UnsafeMutableRawPointer) { base = mapping }
