@@ -102,7 +102,7 @@ extension Store {
     package func removeTagged(_ tag: [UInt8], now: Int64) throws -> [RemovedRecord] {
         var out: [RemovedRecord] = []
         for s in shards {
-            guard let id = try s.withCurrentState({ st in st.tags.id(of: tag) }) else { continue }
+            guard let id = try s.withCurrentState({ st in st.directory.tags.id(of: tag) }) else { continue }
             out += try s.removeAll(tag: id, now: now) { $0.tag == id }
         }
         return out

@@ -63,7 +63,7 @@ extension Shard {
         if verify {
             guard case .valid(let h) = RecordCodec.parse(p, available: Int(e.length)), h.length == Int(e.length) else {
                 report.withLock {
-                    $0.corruptRanges.append(.init(shard: number, segment: e.segment, offset: Int(e.offset), length: Int(e.length)))
+                    $0.noteCorrupt(.init(shard: number, segment: e.segment, offset: Int(e.offset), length: Int(e.length)))
                 }
                 return nil
             }
@@ -163,7 +163,7 @@ extension Shard {
                    tag: UnsafeRawBufferPointer, expireTime: Int64, flags: UInt8, now: Int64) throws {
         var entry = try append(&s, kind: .put, flags: RecordFlags(rawValue: flags), storeTime: now,
                                expireTime: expireTime, key: key, tag: tag, value: value)
-        entry.tag = s.tags.intern(tag)
+        entry.tag = s.directory.internTag(tag)
         if options.accessTracking == .frequency { entry.access = AccessCounter.initial }
         s.setEntry(hash: hash, key: key, entry)
     }

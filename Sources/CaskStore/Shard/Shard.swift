@@ -17,7 +17,6 @@ struct ShardState {
     /// Everything before this position has been applied to `directory`.
     var applied: LogPosition
     var directory: KeyDirectory
-    var tags = TagTable()
     /// Sum of the sizes of the value files of live entries (read from their records).
     var externalBytes = 0
     /// Where the eviction walk stopped (this process only).
@@ -112,6 +111,11 @@ public struct RecoveryReport: Sendable, Equatable {
     public var truncatedBytes = 0
     /// Byte ranges skipped in the middle of logs because they hold no valid record.
     public var corruptRanges: [CorruptRange] = []
+    /// Reports of damage made once `corruptRanges` held `maxListedRanges` ranges: counted, not
+    /// listed (nor deduplicated: a damaged record beyond the list counts again each time it is read).
+    public var unlistedCorruptRanges = 0
+    /// The most ranges `corruptRanges` lists. Each range is listed once, however often it is read.
+    public static let maxListedRanges = 1000
     /// Hint files that failed validation (the segment was scanned instead).
     public var rejectedHints = 0
     /// Records read by scanning (not from hint files).
@@ -132,11 +136,24 @@ public struct RecoveryReport: Sendable, Equatable {
     }
 
     /// True when nothing was repaired or skipped.
-    public var isClean: Bool { truncatedBytes == 0 && corruptRanges.isEmpty && rejectedHints == 0 }
+    public var isClean: Bool { truncatedBytes == 0 && corruptRanges.isEmpty && unlistedCorruptRanges == 0 && rejectedHints == 0 }
+
+    /// Records a damaged range: once per shard, segment and offset, up to `maxListedRanges`.
+    mutating func noteCorrupt(_ range: CorruptRange) {
+        if corruptRanges.contains(where: { $0.offset == range.offset && $0.segment == range.segment && $0.shard == range.shard }) {
+            return
+        }
+        if corruptRanges.count < RecoveryReport.maxListedRanges {
+            corruptRanges.append(range)
+        } else {
+            unlistedCorruptRanges += 1
+        }
+    }
 
     mutating func merge(_ other: RecoveryReport) {
         truncatedBytes += other.truncatedBytes
-        corruptRanges += other.corruptRanges
+        for range in other.corruptRanges { noteCorrupt(range) }
+        unlistedCorruptRanges += other.unlistedCorruptRanges
         rejectedHints += other.rejectedHints
         scannedRecords += other.scannedRecords
     }
