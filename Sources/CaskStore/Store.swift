@@ -43,10 +43,12 @@ public final class Store: Sendable {
 
         // Open the shards in parallel: loading hint files dominates open time.
         let results = Locked<[Int: Result<Shard, CaskError>]>([:])
+        let sequences = SequenceSource()
         DispatchQueue.concurrentPerform(iterations: count) { i in
             let r: Result<Shard, CaskError>
             do {
-                r = .success(try Shard(number: i, path: directory + "/" + StoreMeta.shardDirectory(i), options: options))
+                r = .success(try Shard(number: i, path: directory + "/" + StoreMeta.shardDirectory(i), options: options,
+                                       sequences: sequences))
             } catch {
                 r = .failure(error as? CaskError ?? CaskError(.io, "\(error)", path: directory))
             }
@@ -59,6 +61,8 @@ public final class Store: Sendable {
             case .failure(let e): throw e
             }
         }
+        // Record sequences are store-wide: one counter, in shard 0's header, above every shard's log.
+        sequences.attach(shards[0].shared, above: shards.map { $0.state.withLock { $0.maxSequence } }.max() ?? 0)
         self.shards = shards
         timer = Locked(nil)
         if case .interval(let interval) = options.durability { startSyncTimer(interval) }
@@ -172,8 +176,10 @@ public final class Store: Sendable {
                            _ decide: (Int, RecordView?) throws -> Mutation) throws -> [[UInt8]] {
         for k in keys { try validate(key: k.count, tag: 0, value: 0) }
         var replaced: [[UInt8]] = []
+        // One block of sequence numbers, in key order: the records list in the order of `keys`.
+        let base = shards[0].sequences.header?.fetchAdd(.nextSequence, UInt64(keys.count))
         for (shard, group) in groupByShard(keys) {
-            replaced += try shards[shard].mutateMany(keys: group, now: now) { i, view in
+            replaced += try shards[shard].mutateMany(keys: group, now: now, sequenceBase: base) { i, view in
                 let m = try decide(i, view)
                 if case .put(let value, let tag, _, _) = m { try validate(key: keys[i].count, tag: tag.count, value: value.count) }
                 return m

@@ -9,7 +9,7 @@ import Dispatch
 public struct RecordView {
     /// The record flags (compression, value file, value encoding).
     public let flags: UInt8
-    /// The record's sequence number in its shard.
+    /// The record's sequence number (store-wide: the order records were stored in).
     public let sequence: UInt64
     /// Microseconds since the Unix epoch.
     public let storeTime: Int64
@@ -101,7 +101,9 @@ extension Shard {
 
     /// Applies several mutations to keys of this shard under one write lock. `decide` is called
     /// with each key's index in `keys` and its current record. Returns the replaced value files.
-    func mutateMany(keys: [(index: Int, key: [UInt8], hash: UInt64)], now: Int64,
+    /// With `sequenceBase`, the record for `keys[i]` takes sequence `sequenceBase + index` (a block
+    /// the caller reserved for the whole batch) when that keeps this shard's sequences increasing.
+    func mutateMany(keys: [(index: Int, key: [UInt8], hash: UInt64)], now: Int64, sequenceBase: UInt64? = nil,
                     _ decide: (Int, RecordView?) throws -> Mutation) throws -> [[UInt8]] {
         let (replaced, position, segment, dead) = try withWriteLock { (s) throws -> ([[UInt8]], LogPosition?, Segment, Bool) in
             var replaced: [[UInt8]] = []
@@ -115,6 +117,8 @@ extension Shard {
                     case .put, .delete: file = fileReference(s, hash: hash, key: k)
                     case .keep, .touch: break
                     }
+                    s.reservedSequence = sequenceBase.map { $0 + UInt64(index) }
+                    defer { s.reservedSequence = nil }
                     if try apply(&s, mutation, key: k, hash: hash, now: now, hadValue: current != nil) {
                         wroteAny = true
                         if let file { replaced.append(file) }

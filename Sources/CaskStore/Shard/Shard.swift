@@ -28,6 +28,9 @@ struct ShardState {
     /// Random state for the frequency counter's probabilistic increments.
     var randomState: UInt64 = 0x2545_F491_4F6C_DD1D
     var maxSequence: UInt64 = 0
+    /// The sequence number the next append uses instead of taking one (a batch reserved a block, so
+    /// that its records list in batch order across shards). Ignored if not above `maxSequence`.
+    var reservedSequence: UInt64?
     var writeBuffer: [UInt8] = []
     var closed = false
     var lastSync: ContinuousClock.Instant = .now
@@ -166,6 +169,8 @@ final class Shard: Sendable {
     let options: StoreOptions
     let lockFile: FileRef
     let shared: SharedHeader
+    /// Where appends take their sequence numbers (store-wide; this shard's header until attached).
+    let sequences: SequenceSource
     let state: Locked<ShardState>
     let report = Locked(RecoveryReport())
     /// Set while this process compacts the shard, so it does not start a second compaction.
@@ -179,8 +184,9 @@ final class Shard: Sendable {
     func segmentPath(_ id: UInt32) -> String { path + "/" + Segment.fileName(id) }
     func hintPath(_ id: UInt32) -> String { path + "/" + Segment.hintName(id) }
 
-    init(number: Int, path: String, options: StoreOptions) throws {
+    init(number: Int, path: String, options: StoreOptions, sequences: SequenceSource = SequenceSource()) throws {
         self.number = number
+        self.sequences = sequences
         self.path = path
         self.options = options
         if try FileSystem.makeDirectory(path) {
@@ -290,7 +296,7 @@ final class Shard: Sendable {
             throw CaskError(.invalidArgument, "record of \(length) bytes does not fit a segment", path: s.active.file.path)
         }
         if s.writeBuffer.count < length { s.writeBuffer = [UInt8](repeating: 0, count: max(length, 4096)) }
-        let sequence = max(shared.load(.nextSequence), s.maxSequence + 1)
+        let sequence = nextSequence(&s)
         let offset = s.applied.offset
         let file = s.active.file
         shared.store(.writer, UInt64(getpid()))
@@ -309,13 +315,36 @@ final class Shard: Sendable {
         let end = offset + UInt32(length)
         try s.active.ensureMapped(Int(end))
         s.maxSequence = sequence
-        shared.store(.nextSequence, sequence + 1)
         s.applied = LogPosition(segment: s.active.id, offset: end)
         s.segmentLengths[s.active.id] = Int(end)
         shared.store(.position, s.applied.packed)
         shared.store(.writer, 0)
         return IndexEntry(segment: s.active.id, offset: offset, length: UInt32(length), tag: 0, expireTime: expireTime,
                           flags: flags.rawValue)
+    }
+
+    /// The sequence number of the next record: from the store-wide counter (or the block a batch
+    /// reserved), and always above every sequence in this shard, which the log format requires.
+    @inline(__always)
+    func nextSequence(_ s: inout ShardState) -> UInt64 {
+        let counter = sequences.header ?? shared
+        var n: UInt64
+        if let reserved = s.reservedSequence {
+            n = reserved
+            s.reservedSequence = nil
+        } else {
+            n = counter.fetchAdd(.nextSequence, 1)
+        }
+        if n <= s.maxSequence {
+            // A reservation overtaken by another writer of this shard, or a counter behind the log
+            // (a store written before sequences were store-wide): stay increasing in the shard.
+            n = counter.fetchAdd(.nextSequence, 1)
+            if n <= s.maxSequence {
+                n = s.maxSequence + 1
+                counter.raise(.nextSequence, to: n + 1)
+            }
+        }
+        return n
     }
 
     /// Seals the active segment and starts a new one. Caller holds the write lock.
