@@ -38,7 +38,7 @@ public struct ListedEntry: Sendable {
     public var storeTime: Int64
     /// When it expires (µs since the epoch; 0: never).
     public var expireTime: Int64
-    /// Its record's sequence number in its shard.
+    /// Its record's sequence number (store-wide: the order records were stored in).
     public var sequence: UInt64
     /// Its shard.
     public var shard: Int
@@ -102,13 +102,14 @@ extension Store {
     package func removeTagged(_ tag: [UInt8], now: Int64) throws -> [RemovedRecord] {
         var out: [RemovedRecord] = []
         for s in shards {
-            guard let id = try s.withCurrentState({ st in st.tags.id(of: tag) }) else { continue }
+            guard let id = try s.withCurrentState({ st in st.directory.tags.id(of: tag) }) else { continue }
             out += try s.removeAll(tag: id, now: now) { $0.tag == id }
         }
         return out
     }
 
-    /// The live (unexpired at `now`) entries of every shard, oldest stored first.
+    /// The live (unexpired at `now`) entries of every shard, oldest stored first: by sequence, which
+    /// is store-wide, so the order holds across shards and processes whatever the clock says.
     public func listEntries(now: Int64 = wallClockMicros()) throws -> [ListedEntry] {
         var all: [ListedEntry] = []
         for sh in shards {
@@ -125,7 +126,7 @@ extension Store {
                 }
             }
         }
-        all.sort { ($0.storeTime, $0.shard, $0.sequence) < ($1.storeTime, $1.shard, $1.sequence) }
+        all.sort { ($0.sequence, $0.shard) < ($1.sequence, $1.shard) }
         return all
     }
 }

@@ -46,10 +46,12 @@ public final class Store: Sendable {
 
         // Open the shards in parallel: loading hint files dominates open time.
         let results = Locked<[Int: Result<Shard, CaskError>]>([:])
+        let sequences = SequenceSource()
         DispatchQueue.concurrentPerform(iterations: count) { i in
             let r: Result<Shard, CaskError>
             do {
-                r = .success(try Shard(number: i, path: directory + "/" + StoreMeta.shardDirectory(i), options: options))
+                r = .success(try Shard(number: i, path: directory + "/" + StoreMeta.shardDirectory(i), options: options,
+                                       sequences: sequences))
             } catch {
                 r = .failure(error as? CaskError ?? CaskError(.io, "\(error)", path: directory))
             }
@@ -62,6 +64,8 @@ public final class Store: Sendable {
             case .failure(let e): throw e
             }
         }
+        // Record sequences are store-wide: one counter, in shard 0's header, above every shard's log.
+        sequences.attach(shards[0].shared, above: shards.map { $0.state.withLock { $0.maxSequence } }.max() ?? 0)
         self.shards = shards
         valueFiles = ValueFileStore(directory: directory, durability: options.durability)
         timer = Locked(nil)
@@ -242,8 +246,10 @@ public final class Store: Sendable {
             for (i, k) in keys.enumerated() { try tx.mutate(k) { (try decide(i, $0), ()) } }
             return
         }
+        // One block of sequence numbers, in key order: the records list in the order of `keys`.
+        let base = shards[0].sequences.header?.fetchAdd(.nextSequence, UInt64(keys.count))
         for (shard, group) in groupByShard(keys) {
-            try shards[shard].mutateMany(keys: group, now: now) { i, view in
+            try shards[shard].mutateMany(keys: group, now: now, sequenceBase: base) { i, view in
                 let m = try decide(i, view)
                 try validate(key: keys[i].count, m)
                 return m

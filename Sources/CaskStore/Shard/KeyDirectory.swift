@@ -44,9 +44,24 @@ package struct KeyDirectory {
     /// Tag id -> hashes of the entries with that tag (only when the tag index is enabled).
     package private(set) var tagIndex: [UInt32: Set<UInt64>]?
 
+    /// The tags of the live entries, with their use counts.
+    package private(set) var tags = TagTable()
+
     package init(tagIndex: Bool = false) {
         self.tagIndex = tagIndex ? [:] : nil
     }
+
+    /// The id for `tag` in this directory (0: no tag), for an entry about to be set.
+    @inline(__always)
+    package mutating func internTag(_ tag: UnsafeRawBufferPointer) -> UInt32 {
+        tag.count == 0 ? 0 : tags.intern(tag)
+    }
+
+    /// Starts a rebuild of this (empty) directory that keeps the tag ids of `previous`.
+    mutating func inheritTags(of previous: KeyDirectory) { tags = previous.tags.withoutUses() }
+
+    /// Ends such a rebuild: forgets the inherited tags no entry uses.
+    mutating func dropUnusedTags() { tags.dropUnused() }
 
     /// Entries that have an expire time (0 means the writer's expiry sweep can be skipped).
     package private(set) var expiringCount = 0
@@ -56,6 +71,12 @@ package struct KeyDirectory {
     private mutating func noteChange(_ hash: UInt64, old: IndexEntry?, new: IndexEntry?) {
         if old?.expireTime ?? 0 != 0 { expiringCount -= 1 }
         if new?.expireTime ?? 0 != 0 { expiringCount += 1 }
+        let oldTag = old?.tag ?? 0, newTag = new?.tag ?? 0
+        if oldTag != newTag {
+            // The new use first, so a tag moving between entries is never dropped in between.
+            if newTag != 0 { tags.retain(newTag) }
+            if oldTag != 0 { tags.release(oldTag) }
+        }
         if tagIndex != nil { indexTag(hash, old: old, new: new) }
     }
 
@@ -217,6 +238,7 @@ package struct KeyDirectory {
         collided = [:]
         liveBytes = 0
         expiringCount = 0
+        tags.removeAll()
         if tagIndex != nil { tagIndex = [:] }
     }
 
@@ -231,6 +253,9 @@ package struct KeyDirectory {
         for e in Array(entries.values) + Array(collided.values) where Int(e.length) < RecordHeader.size {
             return "entry shorter than a record header: \(e)"
         }
+        var uses: [UInt32: Int] = [:]
+        for e in Array(entries.values) + Array(collided.values) where e.tag != 0 { uses[e.tag, default: 0] += 1 }
+        if !tags.hasUses(uses) { return "tag table holds other tags or counts than the entries use" }
         if let tagIndex {
             for (h, e) in entries where e.tag != 0 && tagIndex[e.tag]?.contains(h) != true {
                 return "tagged entry missing from the tag index"
@@ -245,20 +270,69 @@ package struct KeyDirectory {
     }
 }
 
-/// Interned tags of one shard: entries store a small id instead of the tag bytes.
+/// Interned tags of one shard: entries store a small id instead of the tag bytes. A tag is held
+/// only while a live entry uses it (the directory counts uses), so the table never outgrows the
+/// tags in use. Ids are not reused (until 2^32 have been handed out, and then never one in use):
+/// an id looked up earlier names its tag or nothing, not another tag.
 package struct TagTable {
     private var ids: [[UInt8]: UInt32] = [:]
-    private(set) var names: [[UInt8]] = [[]]
+    private var tags: [UInt32: (name: [UInt8], uses: Int)] = [:]
+    private var nextID: UInt32 = 1
 
+    /// The id of `tag` (0 for no tag), adding it with no uses if new: the caller is about to set an
+    /// entry with it, which counts the use.
     package mutating func intern(_ tag: UnsafeRawBufferPointer) -> UInt32 {
         if tag.count == 0 { return 0 }
         let bytes = Array(tag)
         if let id = ids[bytes] { return id }
-        let id = UInt32(names.count)
-        names.append(bytes)
+        while tags[nextID] != nil { nextID = nextID == UInt32.max ? 1 : nextID + 1 }
+        let id = nextID
+        nextID = nextID == UInt32.max ? 1 : nextID + 1
+        tags[id] = (bytes, 0)
         ids[bytes] = id
         return id
     }
 
     package func id(of tag: [UInt8]) -> UInt32? { tag.isEmpty ? 0 : ids[tag] }
+
+    /// Distinct tags held.
+    package var count: Int { ids.count }
+
+    /// True when the table holds exactly the tags in `uses`, with these use counts.
+    func hasUses(_ uses: [UInt32: Int]) -> Bool {
+        tags.count == uses.count && ids.count == uses.count && tags.allSatisfy { uses[$0.key] == $0.value.uses }
+    }
+
+    mutating func retain(_ id: UInt32) { tags[id]?.uses += 1 }
+
+    mutating func release(_ id: UInt32) {
+        guard let t = tags[id] else { return }
+        if t.uses > 1 {
+            tags[id]!.uses = t.uses - 1
+        } else {
+            tags[id] = nil
+            ids[t.name] = nil
+        }
+    }
+
+    /// The same tags and ids with no uses (an index rebuild counts them again, keeping the ids of
+    /// tags still in use); `dropUnused` then forgets the rest.
+    func withoutUses() -> TagTable {
+        var copy = self
+        for id in copy.tags.keys { copy.tags[id]!.uses = 0 }
+        return copy
+    }
+
+    mutating func dropUnused() {
+        for (id, t) in tags where t.uses == 0 {
+            tags[id] = nil
+            ids[t.name] = nil
+        }
+    }
+
+    /// No tags; ids continue after the ones handed out.
+    mutating func removeAll() {
+        ids = [:]
+        tags = [:]
+    }
 }

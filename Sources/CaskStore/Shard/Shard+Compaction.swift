@@ -84,6 +84,7 @@ extension Shard {
             var next = s.manifest
             next.segments = copy.outputs.map { .init(id: $0.id, hasHint: true) } + s.manifest.segments.dropFirst(sealedIDs.count)
             next.version += 1
+            beginManifestChange()
             try FileSystem.replaceAtomically(manifestPath, with: next.encoded(), directory: path)
             shared.store(.version, next.version)
             // The old segments stay open (retired) until the index no longer points into them.
@@ -94,6 +95,7 @@ extension Shard {
             }
             s.manifest = next
             s.sharedVersion = next.version
+            endManifestChange()
             return true
         }
         pause = max(pause, monotonicNanos() - t0)
@@ -332,6 +334,7 @@ extension Shard {
             let old = next.segments.map(\.id)
             next.segments = [.init(id: id, hasHint: false)]
             let seg = try openSegment(id, create: true)
+            beginManifestChange()
             try FileSystem.replaceAtomically(manifestPath, with: next.encoded(), directory: path)
             s.segments = [:]
             s.segmentLengths = [id: 0]
@@ -347,6 +350,7 @@ extension Shard {
             shared.store(.version, next.version)
             shared.store(.position, s.applied.packed)
             shared.raise(.durable, to: s.applied.packed)
+            endManifestChange()
             return (count, old, files)
         }
         for id in old {

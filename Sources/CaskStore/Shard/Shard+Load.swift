@@ -66,11 +66,17 @@ extension Shard {
                     report.truncatedBytes += size - validEnd
                     length = validEnd
                 } else {
-                    report.corruptRanges.append(.init(shard: number, segment: seg.id, offset: validEnd, length: size - validEnd))
+                    report.noteCorrupt(.init(shard: number, segment: seg.id, offset: validEnd, length: size - validEnd))
                 }
             }
             s.segmentLengths[seg.id] = length
             if isLast { s.applied = LogPosition(segment: seg.id, offset: UInt32(length)) }
+        }
+        if shared.load(.manifestChange) != 0 {
+            // A manifest change died or failed after marking itself: the manifest just loaded is
+            // the one in force; make its rename durable before anything is written on top of it.
+            try FileSystem.syncDirectory(path)
+            shared.store(.manifestChange, 0)
         }
         s.sharedVersion = max(shared.load(.version), manifest.version)
         shared.store(.version, s.sharedVersion)
@@ -98,7 +104,7 @@ extension Shard {
                 var tag: UInt32 = 0
                 if e.tagLength > 0 {
                     let p = seg.bytes(at: Int(e.offset) + RecordHeader.size + Int(e.keyLength))
-                    tag = s.tags.intern(UnsafeRawBufferPointer(start: p, count: Int(e.tagLength)))
+                    tag = s.directory.internTag(UnsafeRawBufferPointer(start: p, count: Int(e.tagLength)))
                 }
                 let entry = IndexEntry(segment: seg.id, offset: e.offset, length: e.length, tag: tag, expireTime: e.expireTime,
                                        flags: e.flags)
@@ -134,7 +140,7 @@ extension Shard {
                 continue
             }
             guard let next = resync(base, from: offset + 1, to: end, after: lastSequence) else { return offset }
-            report.corruptRanges.append(.init(shard: shard, segment: seg.id, offset: offset, length: next - offset))
+            report.noteCorrupt(.init(shard: shard, segment: seg.id, offset: offset, length: next - offset))
             offset = next
         }
         return offset
@@ -162,7 +168,7 @@ extension Shard {
         let view = s.view
         switch h.kind {
         case .put:
-            let tag = h.tagLength == 0 ? 0 : s.tags.intern(UnsafeRawBufferPointer(start: p + h.tagOffset, count: h.tagLength))
+            let tag = s.directory.internTag(UnsafeRawBufferPointer(start: p + h.tagOffset, count: h.tagLength))
             let entry = IndexEntry(segment: seg.id, offset: UInt32(offset), length: UInt32(h.length), tag: tag,
                                    expireTime: h.expireTime, flags: h.flags.rawValue)
             s.setEntry(hash: hash, key: key, entry)
@@ -295,7 +301,7 @@ extension Shard {
         let active = segments[m.segments.last!.id]!
         var fresh = ShardState(manifest: m, segments: segments, active: active,
                                applied: LogPosition(segment: active.id, offset: 0), tagIndex: options.tagIndex)
-        fresh.tags = s.tags
+        fresh.directory.inheritTags(of: s.directory)
         fresh.writeBuffer = s.writeBuffer
         fresh.droppedFiles = s.droppedFiles
         var scratch = RecoveryReport()
@@ -309,6 +315,7 @@ extension Shard {
             // counts only up to its last valid record: what follows was never committed.
             fresh.segmentLengths[seg.id] = seg === active && !committedHere ? valid : end
         }
+        fresh.directory.dropUnusedTags()
         fresh.applied = LogPosition(segment: active.id, offset: UInt32(fresh.segmentLengths[active.id] ?? 0))
         fresh.sharedVersion = shared.load(.version)
         fresh.maxSequence = max(fresh.maxSequence, s.maxSequence)

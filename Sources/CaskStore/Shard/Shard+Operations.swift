@@ -9,7 +9,7 @@ import Dispatch
 public struct RecordView {
     /// The record flags (compression, value file, value encoding).
     public let flags: UInt8
-    /// The record's sequence number in its shard.
+    /// The record's sequence number (store-wide: the order records were stored in).
     public let sequence: UInt64
     /// Microseconds since the Unix epoch.
     public let storeTime: Int64
@@ -72,7 +72,7 @@ extension Shard {
         if verify {
             guard case .valid(let h) = RecordCodec.parse(p, available: Int(e.length)), h.length == Int(e.length) else {
                 report.withLock {
-                    $0.corruptRanges.append(.init(shard: number, segment: e.segment, offset: Int(e.offset), length: Int(e.length)))
+                    $0.noteCorrupt(.init(shard: number, segment: e.segment, offset: Int(e.offset), length: Int(e.length)))
                 }
                 return nil
             }
@@ -105,8 +105,10 @@ extension Shard {
     }
 
     /// Applies several mutations to keys of this shard under one write lock, then culls. `decide`
-    /// is called with each key's index in `keys` and its current record.
-    func mutateMany(keys: [(index: Int, key: [UInt8], hash: UInt64)], now: Int64,
+    /// is called with each key's index in `keys` and its current record. With `sequenceBase`, the
+    /// record for `keys[i]` takes sequence `sequenceBase + index` (a block the caller reserved for
+    /// the whole batch) when that keeps this shard's sequences increasing.
+    func mutateMany(keys: [(index: Int, key: [UInt8], hash: UInt64)], now: Int64, sequenceBase: UInt64? = nil,
                     _ decide: (Int, RecordView?) throws -> Mutation) throws {
         let (position, segment, dead) = try withWriteLock { (s) throws -> (LogPosition?, Segment, Bool) in
             var wroteAny = false
@@ -114,6 +116,8 @@ extension Shard {
                 try key.withUnsafeBytes { k in
                     let current = try lookup(&s, key: k, hash: hash, now: now, verify: true)
                     let mutation = try decide(index, current)
+                    s.reservedSequence = sequenceBase.map { $0 + UInt64(index) }
+                    defer { s.reservedSequence = nil }
                     if try apply(&s, mutation, key: k, hash: hash, now: now, hadValue: current != nil) { wroteAny = true }
                 }
             }
@@ -157,7 +161,7 @@ extension Shard {
                    tag: UnsafeRawBufferPointer, expireTime: Int64, flags: UInt8, now: Int64) throws {
         var entry = try append(&s, kind: .put, flags: RecordFlags(rawValue: flags), storeTime: now,
                                expireTime: expireTime, key: key, tag: tag, value: value)
-        entry.tag = s.tags.intern(tag)
+        entry.tag = s.directory.internTag(tag)
         if options.evictionPolicy == .leastFrequentlyUsed { entry.access = AccessCounter.initial }
         let old = s.setEntry(hash: hash, key: key, entry)
         s.dropFile(of: old, valuesRoot: valuesRoot)

@@ -43,7 +43,7 @@ extension Shard {
                 let end = seg === s.active ? Int(s.applied.offset) : Int(try seg.file.size())
                 let valid = try Shard.scanSegment(&fresh, seg, from: 0, to: end, shard: number, report: &report)
                 if valid < end {
-                    report.corruptRanges.append(.init(shard: number, segment: seg.id, offset: valid, length: end - valid))
+                    report.noteCorrupt(.init(shard: number, segment: seg.id, offset: valid, length: end - valid))
                 }
             }
             let size = Int(try s.active.file.size())

@@ -18,7 +18,6 @@ struct ShardState {
     /// Everything before this position has been applied to `directory`.
     var applied: LogPosition
     var directory: KeyDirectory
-    var tags = TagTable()
     /// Sum of the sizes of the value files of live entries (read from their records).
     var externalBytes = 0
     /// Where the eviction walk stopped (this process only).
@@ -30,6 +29,9 @@ struct ShardState {
     /// Random state for the frequency counter's probabilistic increments.
     var randomState: UInt64 = 0x2545_F491_4F6C_DD1D
     var maxSequence: UInt64 = 0
+    /// The sequence number the next append uses instead of taking one (a batch reserved a block, so
+    /// that its records list in batch order across shards). Ignored if not above `maxSequence`.
+    var reservedSequence: UInt64?
     var writeBuffer: [UInt8] = []
     var closed = false
     var lastSync: ContinuousClock.Instant = .now
@@ -147,42 +149,6 @@ struct SegmentView {
     }
 }
 
-/// Damage found and repaired while loading, for reporting.
-public struct RecoveryReport: Sendable, Equatable {
-    /// Bytes cut from the end of logs (a torn final write).
-    public var truncatedBytes = 0
-    /// Byte ranges skipped in the middle of logs because they hold no valid record.
-    public var corruptRanges: [CorruptRange] = []
-    /// Hint files that failed validation (the segment was scanned instead).
-    public var rejectedHints = 0
-    /// Records read by scanning (not from hint files).
-    public var scannedRecords = 0
-
-    /// A damaged byte range of a segment.
-    public struct CorruptRange: Sendable, Equatable, CustomStringConvertible {
-        /// The shard.
-        public var shard: Int
-        /// The segment id.
-        public var segment: UInt32
-        /// Where the damage starts.
-        public var offset: Int
-        /// How many bytes are damaged.
-        public var length: Int
-        /// "shard S segment G bytes A..<B".
-        public var description: String { "shard \(shard) segment \(segment) bytes \(offset)..<\(offset + length)" }
-    }
-
-    /// True when nothing was repaired or skipped.
-    public var isClean: Bool { truncatedBytes == 0 && corruptRanges.isEmpty && rejectedHints == 0 }
-
-    mutating func merge(_ other: RecoveryReport) {
-        truncatedBytes += other.truncatedBytes
-        corruptRanges += other.corruptRanges
-        rejectedHints += other.rejectedHints
-        scannedRecords += other.scannedRecords
-    }
-}
-
 /// One shard: a directory with a lock file (also the shared header), a manifest, and log segments.
 final class Shard: Sendable {
     let number: Int
@@ -190,6 +156,8 @@ final class Shard: Sendable {
     let options: StoreOptions
     let lockFile: FileRef
     let shared: SharedHeader
+    /// Where appends take their sequence numbers (store-wide; this shard's header until attached).
+    let sequences: SequenceSource
     let state: Locked<ShardState>
     let report = Locked(RecoveryReport())
     /// Set while this process compacts the shard, so it does not start a second compaction.
@@ -205,8 +173,9 @@ final class Shard: Sendable {
     func segmentPath(_ id: UInt32) -> String { path + "/" + Segment.fileName(id) }
     func hintPath(_ id: UInt32) -> String { path + "/" + Segment.hintName(id) }
 
-    init(number: Int, path: String, options: StoreOptions) throws {
+    init(number: Int, path: String, options: StoreOptions, sequences: SequenceSource = SequenceSource()) throws {
         self.number = number
+        self.sequences = sequences
         self.path = path
         self.options = options
         if try FileSystem.makeDirectory(path) {
@@ -297,6 +266,7 @@ final class Shard: Sendable {
                 try s.active.file.truncate(to: Int64(s.applied.offset))
                 shared.store(.writer, 0)
             }
+            if shared.load(.manifestChange) != 0 { try completeManifestChange(&s) }
             return try body(&s)
         }
     }
@@ -327,7 +297,7 @@ final class Shard: Sendable {
             throw CaskError(.invalidArgument, "record of \(length) bytes does not fit a segment", path: s.active.file.path)
         }
         if s.writeBuffer.count < length { s.writeBuffer = [UInt8](repeating: 0, count: max(length, 4096)) }
-        let sequence = max(shared.load(.nextSequence), s.maxSequence + 1)
+        let sequence = nextSequence(&s)
         let offset = s.applied.offset
         let file = s.active.file
         shared.store(.writer, UInt64(getpid()))
@@ -346,13 +316,36 @@ final class Shard: Sendable {
         let end = offset + UInt32(length)
         try s.active.ensureMapped(Int(end))
         s.maxSequence = sequence
-        shared.store(.nextSequence, sequence + 1)
         s.applied = LogPosition(segment: s.active.id, offset: end)
         s.segmentLengths[s.active.id] = Int(end)
         shared.store(.position, s.applied.packed)
         shared.store(.writer, 0)
         return IndexEntry(segment: s.active.id, offset: offset, length: UInt32(length), tag: 0, expireTime: expireTime,
                           flags: flags.rawValue)
+    }
+
+    /// The sequence number of the next record: from the store-wide counter (or the block a batch
+    /// reserved), and always above every sequence in this shard, which the log format requires.
+    @inline(__always)
+    func nextSequence(_ s: inout ShardState) -> UInt64 {
+        let counter = sequences.header ?? shared
+        var n: UInt64
+        if let reserved = s.reservedSequence {
+            n = reserved
+            s.reservedSequence = nil
+        } else {
+            n = counter.fetchAdd(.nextSequence, 1)
+        }
+        if n <= s.maxSequence {
+            // A reservation overtaken by another writer of this shard, or a counter behind the log
+            // (a store written before sequences were store-wide): stay increasing in the shard.
+            n = counter.fetchAdd(.nextSequence, 1)
+            if n <= s.maxSequence {
+                n = s.maxSequence + 1
+                counter.raise(.nextSequence, to: n + 1)
+            }
+        }
+        return n
     }
 
     /// Seals the active segment and starts a new one. Caller holds the write lock.
@@ -365,6 +358,7 @@ final class Shard: Sendable {
         next.version += 1
         next.segments.append(Manifest.Segment(id: id, hasHint: false))
         let segment = try openSegment(id, create: true)
+        beginManifestChange()
         try FileSystem.replaceAtomically(manifestPath, with: next.encoded(), directory: path)
         s.segments[s.active.id] = s.active
         s.segments[id] = segment
@@ -377,6 +371,36 @@ final class Shard: Sendable {
         shared.store(.version, next.version)
         shared.store(.position, s.applied.packed)
         shared.raise(.durable, to: s.applied.packed)
+        endManifestChange()
+    }
+
+    /// Marks a manifest change in flight in the shared header, just before renaming the new
+    /// MANIFEST. Caller holds the write lock. If the change then fails or its process dies before
+    /// `endManifestChange`, the mark stays, and the next writer completes the change.
+    func beginManifestChange() { shared.store(.manifestChange, UInt64(getpid())) }
+
+    /// Clears the mark once the new manifest is published (version and position stored).
+    func endManifestChange() { shared.store(.manifestChange, 0) }
+
+    /// A manifest change (roll, compaction commit, clear) was marked but never published: its
+    /// process died or it threw, maybe after renaming its MANIFEST. The manifest on disk is the
+    /// truth either way: adopt it (which completes a change whose rename happened and keeps the old
+    /// state if it did not), make the rename durable, publish it, then clear the mark. Writes other
+    /// processes made meanwhile went to this view's active segment: fsync it first, as a roll would.
+    /// Caller holds the write lock.
+    func completeManifestChange(_ s: inout ShardState) throws {
+        try s.active.file.sync()
+        let disk = try readManifest()
+        if disk != s.manifest { try reload(&s, manifest: disk, exclusive: true) }
+        try FileSystem.syncDirectory(path)
+        if disk.version > shared.load(.version) { shared.store(.version, disk.version) }
+        s.sharedVersion = shared.load(.version)
+        if LogPosition(packed: shared.load(.position)).segment != s.active.id {
+            // Nobody can have written to the adopted active segment: it starts at this view's end.
+            shared.store(.position, s.applied.packed)
+            shared.raise(.durable, to: s.applied.packed)
+        }
+        shared.store(.manifestChange, 0)
     }
 
     /// Before writing a new manifest: if the one on disk differs from this view (a roll that died

@@ -13,9 +13,12 @@ import CCaskSupport
 ///     16 u64 committed position: active segment id << 32 | committed end offset
 ///     24 u64 durable position: everything before it is fsynced (same packing)
 ///     32 u64 pid of the writer between starting a record and publishing it (0 when idle)
-///     40 u64 next record sequence number
+///     40 u64 next record sequence number: in shard 0's header, the store-wide counter every shard's
+///            appends take from (see `SequenceSource`); in the other shards' headers, unused
 ///     48 u64 hits        56 u64 misses        64 u64 evictions (size limit)   72 u64 expirations
 ///     80 u64 boot id hash of the boot that initialized this header
+///     88 u64 pid of the lock holder between starting a manifest change (roll, compaction commit,
+///            clear) and publishing it (0 when none is in flight; see `Shard.completeManifestChange`)
 ///
 /// All fields are accessed with C11 atomics (acquire loads, release stores). The file is never
 /// truncated, so the mapping can never SIGBUS.
@@ -27,7 +30,7 @@ package final class SharedHeader: @unchecked Sendable {
 
     enum Field: Int {
         case version = 8, position = 16, durable = 24, writer = 32, nextSequence = 40
-        case hits = 48, misses = 56, evictions = 64, expirations = 72, bootID = 80
+        case hits = 48, misses = 56, evictions = 64, expirations = 72, bootID = 80, manifestChange = 88
     }
 
     init(mapping: UnsafeMutableRawPointer) { base = mapping }
@@ -37,6 +40,8 @@ package final class SharedHeader: @unchecked Sendable {
     @inline(__always) func load(_ f: Field) -> UInt64 { cask_atomic_load_u64(base + f.rawValue) }
     @inline(__always) func store(_ f: Field, _ v: UInt64) { cask_atomic_store_u64(base + f.rawValue, v) }
     @inline(__always) func add(_ f: Field, _ v: UInt64) { _ = cask_atomic_fetch_add_u64(base + f.rawValue, v) }
+    /// Adds `v`; returns the value before.
+    @inline(__always) func fetchAdd(_ f: Field, _ v: UInt64) -> UInt64 { cask_atomic_fetch_add_u64(base + f.rawValue, v) }
     @inline(__always) func raise(_ f: Field, to v: UInt64) { _ = cask_atomic_max_u64(base + f.rawValue, v) }
 
     var hasMagic: Bool { memcmp(base, SharedHeader.magic, 8) == 0 }
@@ -87,4 +92,21 @@ enum BootIdentity {
         }
         return KeyHash.hash(Array(buffer[0..<n])) | 1
     }()
+}
+
+/// The store-wide record sequence: the next-sequence field of shard 0's shared header, from which
+/// every append of every shard, in every process, takes its number (one atomic fetch-add). Sorting
+/// records by sequence therefore gives the order they were stored in, across shards and processes.
+final class SequenceSource: @unchecked Sendable {
+    // @unchecked: `header` is set once by `Store.init`, after every shard is open and before the
+    // store is handed out (no append can run earlier), and only read afterwards.
+    private(set) var header: SharedHeader?
+
+    init() {}
+
+    /// Uses shard 0's header, first raising its counter above every sequence the shards hold.
+    func attach(_ header: SharedHeader, above maxSequence: UInt64) {
+        header.raise(.nextSequence, to: maxSequence + 1)
+        self.header = header
+    }
 }
