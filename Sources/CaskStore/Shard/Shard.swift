@@ -177,9 +177,10 @@ final class Shard: Sendable {
         do {
             try Shard.lock(lock, LOCK_EX)
             defer { _ = Sys.flock(lock.fd, LOCK_UN) }
-            if try lock.size() < Int64(SharedHeader.fileSize) {
-                try lock.truncate(to: Int64(SharedHeader.fileSize))
-            }
+            // Real disk blocks before the mapping (every open: a header left sparse gets them too).
+            // A store into a mapped page the file system cannot back is a SIGBUS; here a full
+            // disk is an ENOSPC error instead, and nothing has been mapped.
+            try lock.allocate(length: Int64(SharedHeader.fileSize))
             switch Sys.mmap(lock.fd, length: SharedHeader.fileSize, writable: true) {
             case .success(let p): header = SharedHeader(mapping: p)
             case .failure(let e): throw CaskError.io("cannot map shard header", path: lock.path, errno: e)

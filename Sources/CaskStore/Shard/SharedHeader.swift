@@ -17,8 +17,9 @@ import CCaskSupport
 ///     48 u64 hits        56 u64 misses        64 u64 evictions (size limit)   72 u64 expirations
 ///     80 u64 boot id hash of the boot that initialized this header
 ///
-/// All fields are accessed with C11 atomics (acquire loads, release stores). The file is never
-/// truncated, so the mapping can never SIGBUS.
+/// All fields are accessed with C11 atomics (acquire loads, release stores). The page is given
+/// real disk blocks (fallocate, else zeros written) before it is mapped, and the file is never
+/// truncated, so the mapping can never SIGBUS, not even on a full disk.
 package final class SharedHeader: @unchecked Sendable {
     // @unchecked: `base` points into a MAP_SHARED mapping that lives until deinit; every field is
     // read and written through C11 atomics, which is what makes concurrent access safe.

@@ -73,6 +73,20 @@ package struct FileRef: Sendable {
         if case .failure(let e) = Sys.ftruncate(fd, length) { throw CaskError.io("cannot truncate", path: path, errno: e) }
     }
 
+    /// Gives the first `length` bytes of the file real disk blocks (extending it if shorter), so a
+    /// store into a mapping of them can never fault for want of space. Where the file system has
+    /// no fallocate, writes zeros over the part past the current end instead (what lies before it
+    /// holds data already). A full disk is an `io` error with ENOSPC.
+    package func allocate(length: Int64) throws {
+        switch Sys.fallocate(fd, 0, length) {
+        case .success: return
+        case .failure(EOPNOTSUPP), .failure(ENOSYS), .failure(EINVAL):
+            let end = try size()
+            if end < length { try write([UInt8](repeating: 0, count: Int(length - end)), at: end) }
+        case .failure(let e): throw CaskError.io("cannot allocate disk space", path: path, errno: e)
+        }
+    }
+
     package func size() throws -> Int64 {
         switch Sys.fileSize(fd) {
         case .success(let s): return s

@@ -12,7 +12,7 @@ import CCaskSupport
 
 /// The system calls the engine makes, as seen by a fault injector.
 package enum SyscallKind: String, Sendable, CaseIterable {
-    case open, close, pread, pwrite, fsync, ftruncate, rename, unlink, mkdir, flock, mmap, fstat, readdir
+    case open, close, pread, pwrite, fsync, ftruncate, fallocate, rename, unlink, mkdir, flock, mmap, fstat, readdir
 }
 
 /// What an injected fault does to one call.
@@ -160,6 +160,21 @@ package enum Sys {
                 return .success(())
             }
             if errno != EINTR { return .failure(Errno(errno)) }
+        }
+    }
+
+    /// posix_fallocate: gives `offset..<offset+length` real disk blocks, extending the file if needed.
+    /// EOPNOTSUPP (or EINVAL, ENOSYS) when the file system cannot; retries EINTR.
+    package static func fallocate(_ fd: Int32, _ offset: Int64, _ length: Int64) -> Result<Void, Errno> {
+        if case .fail(let e)? = check(.fallocate, fd: fd, count: Int(length)) { return .failure(Errno(e)) }
+        while true {
+            #if os(Linux)
+            let rc = Glibc.posix_fallocate(fd, off_t(offset), off_t(length))
+            #else
+            let rc = EOPNOTSUPP
+            #endif
+            if rc == 0 { return .success(()) }
+            if rc != EINTR { return .failure(Errno(rc)) }
         }
     }
 
