@@ -36,6 +36,9 @@ public struct CaskError: Error, Sendable, CustomStringConvertible {
         public static let notFound = Code("not-found")
         /// An operation timed out waiting for a lock.
         public static let timedOut = Code("timed-out")
+        /// The handle was opened in another process, which then forked: a child shares the
+        /// parent's locks, so it must open the store again itself.
+        public static let forked = Code("forked")
     }
 
     /// What kind of failure this is.

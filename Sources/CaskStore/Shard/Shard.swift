@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Synchronization
+import CCaskSupport
 
 /// What a shard's mutex protects: the index and the open segments as this process last saw them.
 struct ShardState {
@@ -157,6 +158,8 @@ final class Shard: Sendable {
     let syncMutex = Locked<Int>(0)
     /// Monotonic time of this process's last fsync of the shard (interval durability).
     let lastSyncNanos = Atomic<Int64>(0)
+    /// The fork generation of the process that opened the shard (see `cask_watch_forks`).
+    let forkGeneration: UInt64
 
     var manifestPath: String { path + "/MANIFEST" }
     func segmentPath(_ id: UInt32) -> String { path + "/" + Segment.fileName(id) }
@@ -166,6 +169,8 @@ final class Shard: Sendable {
         self.number = number
         self.path = path
         self.options = options
+        cask_watch_forks()
+        forkGeneration = cask_fork_generation()
         if try FileSystem.makeDirectory(path) {
             // Its entry in the store directory must be durable before anything inside it can be.
             let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
@@ -224,10 +229,28 @@ final class Shard: Sendable {
 
     func unlock() { _ = Sys.flock(lockFile.fd, LOCK_UN) }
 
+    /// True in a child forked after the shard was opened. Such a child shares the parent's flock
+    /// descriptions (its lock would exclude neither process) and maybe a mutex some parent thread
+    /// held at the fork: it must touch neither, and open the store again instead.
+    @inline(__always)
+    var isForked: Bool { cask_fork_generation() != forkGeneration }
+
+    /// Throws `.forked` in a forked child (one load and compare otherwise).
+    @inline(__always)
+    func checkProcess() throws {
+        if isForked { throw forkedError() }
+    }
+
+    @inline(never)
+    func forkedError() -> CaskError {
+        CaskError(.forked, "the store was opened in another process (fork); open it again in this process", path: path)
+    }
+
     /// Runs `body` with the shard mutex held and this process's view brought up to date with what
     /// other processes committed. Cheap when nothing changed: two atomic loads.
     @inline(__always)
     func withCurrentState<R>(_ body: (inout ShardState) throws -> R) throws -> R {
+        try checkProcess()
         let version = shared.load(.version)
         let position = LogPosition(packed: shared.load(.position))
         return try state.withLock { (s) throws -> R in
@@ -242,7 +265,8 @@ final class Shard: Sendable {
     /// Runs `body` holding the shard mutex and the cross-process write lock, with the view current.
     /// Repairs a torn record left by a writer that died while holding the lock.
     func withWriteLock<R>(_ body: (inout ShardState) throws -> R) throws -> R {
-        try state.withLock { (s) throws -> R in
+        try checkProcess()
+        return try state.withLock { (s) throws -> R in
             guard !s.closed else { throw CaskError(.closed, "the store is closed", path: path) }
             try lockExclusive()
             defer { unlock() }
