@@ -101,7 +101,7 @@ extension Cache {
         var pending = 0
         let temp = directory + "/values/tmp-stream-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         _ = mkdir(directory + "/values", 0o700)
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw CaskError(.io, "cannot create a temporary file", path: temp, errno: errno) }
         defer { Glibc.close(fd); unlink(temp) }
         while let piece = try await pieces.next() {
@@ -142,7 +142,7 @@ extension Cache {
             case .file(_, let ref) where ref.compressed:
                 return ValueReader(bytes: try files.read(ref))
             case .file(_, let ref):
-                let fd = open(files.fullPath(ref), O_RDONLY | O_CLOEXEC)
+                let fd = open(files.fullPath(ref), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
                 if fd < 0 && errno == ENOENT { continue }  // replaced meanwhile: look again
                 guard fd >= 0 else { throw CaskError(.io, "cannot open value file", path: files.fullPath(ref), errno: errno) }
                 return ValueReader(fd: fd, size: ref.size)

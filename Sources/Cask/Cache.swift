@@ -92,6 +92,7 @@ public final class Cache: Sendable {
         case .interval(let d): options.durability = .interval(d)
         }
         store = try Store(directory: path, options: options)
+        try Cache.checkEntries(path)
         config.shards = store.shardCount
         if persistSettings && stored != config.encoded {
             try FileSystem.replaceAtomically(settingsPath, with: Array(config.encoded.utf8), directory: path)

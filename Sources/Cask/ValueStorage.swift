@@ -102,7 +102,7 @@ struct ValueFiles: Sendable {
         try ensureDirectory(root)
         try ensureDirectory(dir)
         let temp = root + "/tmp-" + String(path.dropFirst(3).prefix(30))
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw CaskError(.io, "cannot create value file", path: temp, errno: errno) }
         var size = 0
         do {
@@ -129,7 +129,7 @@ struct ValueFiles: Sendable {
     /// Reads a whole value file, checking its size.
     func read(_ r: Reference) throws -> [UInt8] {
         let path = fullPath(r)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw CaskError(.io, "cannot open value file", path: path, errno: errno) }
         defer { close(fd) }
         var st = stat()
@@ -168,7 +168,7 @@ struct ValueFiles: Sendable {
     }
 
     private func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
         if fd >= 0 {
             fsync(fd)
             close(fd)

@@ -104,5 +104,6 @@ static inline uint64_t cask_fork_generation(void) {
 // Swift sees `flock` and `stat` as both a struct and a function; these names are unambiguous.
 static inline int cask_flock(int fd, int operation) { return flock(fd, operation); }
 static inline int cask_stat(const char *path, struct stat *st) { return stat(path, st); }
+static inline int cask_lstat(const char *path, struct stat *st) { return lstat(path, st); }
 
 #endif

@@ -97,10 +97,13 @@ package enum Sys {
         return hook.fault(for: call, path: Faults.path(of: fd), byteCount: count)
     }
 
-    package static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o600) -> Result<Int32, Errno> {
+    /// open(2), always `O_CLOEXEC`, and `O_NOFOLLOW` unless `followLink`: a symbolic link as the
+    /// last component fails with ELOOP instead of being followed.
+    package static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o600, followLink: Bool = false) -> Result<Int32, Errno> {
         if case .fail(let e)? = check(.open, path: path) { return .failure(Errno(e)) }
+        let extra = followLink ? O_CLOEXEC : O_CLOEXEC | O_NOFOLLOW
         while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            let fd = Glibc.open(path, flags | extra, mode)
             if fd >= 0 {
                 Faults.remember(fd: fd, path: path)
                 if let hook = Faults.active { hook.didOpen(fd: fd, path: path, flags: flags) }
@@ -230,6 +233,13 @@ package enum Sys {
         if case .fail(let e)? = check(.fstat, path: path) { return .failure(Errno(e)) }
         var st = Glibc.stat()
         return cask_stat(path, &st) == 0 ? .success(st) : .failure(Errno(errno))
+    }
+
+    /// lstat: a symbolic link is described, not followed.
+    package static func lstat(path: String) -> Result<Glibc.stat, Errno> {
+        if case .fail(let e)? = check(.fstat, path: path) { return .failure(Errno(e)) }
+        var st = Glibc.stat()
+        return cask_lstat(path, &st) == 0 ? .success(st) : .failure(Errno(errno))
     }
 
     /// Names in a directory, without "." and "..".
