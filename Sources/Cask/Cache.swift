@@ -84,6 +84,7 @@ public final class Cache: Sendable {
         options.durability = config.durability
         options.cull = Cache.cullRequest(config, limit: config.cullLimit)
         store = try Store(directory: path, options: options)
+        try Cache.checkEntries(path)
         config.shards = store.shardCount
         if persistSettings && stored != config.encoded {
             try FileSystem.replaceAtomically(settingsPath, with: Array(config.encoded.utf8), directory: path)

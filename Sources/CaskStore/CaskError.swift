@@ -36,6 +36,13 @@ public struct CaskError: Error, Sendable, CustomStringConvertible {
         public static let notFound = Code("not-found")
         /// An operation timed out waiting for a lock.
         public static let timedOut = Code("timed-out")
+        /// The cache directory could let someone else change the cache, so nothing was opened or
+        /// changed: it is owned by another user, or writable by group or others, or a symbolic link
+        /// stands where a file or directory of the cache belongs (those are never followed).
+        public static let unsafeDirectory = Code("unsafe-directory")
+        /// The handle was opened in another process, which then forked: a child shares the
+        /// parent's locks, so it must open the store again itself.
+        public static let forked = Code("forked")
     }
 
     /// What kind of failure this is.
@@ -57,8 +64,8 @@ public struct CaskError: Error, Sendable, CustomStringConvertible {
 
     /// True when the failure is a full disk or quota (ENOSPC, EDQUOT).
     public var isDiskFull: Bool { errno == ENOSPC || errno == EDQUOT }
-    /// True when the failure is a permission problem (EACCES, EPERM, EROFS).
-    public var isPermissionDenied: Bool { errno == EACCES || errno == EPERM || errno == EROFS }
+    /// True when the failure is a permission problem (EACCES, EPERM, EROFS, or an ``Code/unsafeDirectory``).
+    public var isPermissionDenied: Bool { errno == EACCES || errno == EPERM || errno == EROFS || code == .unsafeDirectory }
 
     /// The message, path, system error text and, for damage, what to run.
     public var description: String {

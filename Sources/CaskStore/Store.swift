@@ -348,8 +348,11 @@ public final class Store: Sendable {
     }
 
     /// Flushes according to the durability mode and releases the shards. Using the store
-    /// afterwards throws `.closed`. Idempotent.
+    /// afterwards throws `.closed`. Idempotent. In a child forked after open it does nothing
+    /// (every other operation there throws `.forked`).
     public func close() throws {
+        // In a forked child the handle is the parent's: leave its locks, mutexes and files alone.
+        if shards.first?.isForked == true { return }
         timer.withLock { $0?.cancel(); $0 = nil }
         var failure: CaskError?
         for s in shards {

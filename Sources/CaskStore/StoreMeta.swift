@@ -20,8 +20,11 @@ enum StoreMeta {
 
     /// Reads the shard count of the store in `directory`, creating the store if the directory is
     /// new or empty. Creation is serialized by `flock` on `<directory>/lock`.
+    /// The directory must be this user's and not writable by group or others (see
+    /// `FileSystem.checkTrusted`); it may be a symbolic link, nothing inside it may.
     static func openOrCreate(directory: String, shardCount: Int) throws -> Int {
-        try FileSystem.makeDirectory(directory)
+        try FileSystem.makeDirectory(directory, followLink: true)
+        try FileSystem.checkTrusted(directory)
         let metaPath = directory + "/" + fileName
         if FileSystem.exists(metaPath) { return try read(metaPath) }
         let lock = try FileRef.open(directory + "/lock", flags: O_RDWR | O_CREAT)

@@ -28,6 +28,10 @@
 //       a0-a2 (both through `mutate`), compactions; prints one line per operation saying what it
 //       did and saw: "set <k> <v>", "get <k> <v|->", "del <k> <true|false>", "inc <k> <old>",
 //       "add <k> <v> <ok|no>", "compact"
+//   cask-test-worker fork-write <dir> <count>
+//       opens the store, writes "before-fork", forks; the child tries <count> puts, a get and a
+//       delete, prints "child refused <n> accepted <n> other <n>" and exits 0 only if every one
+//       threw the fork error; the parent then writes "after-fork" and prints "child exit <status>"
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -262,6 +266,36 @@ do {
                 emit("compact")
             }
         }
+        try store.close()
+    case "fork-write":
+        guard args.count >= 4, let count = Int(args[3]) else { fail("fork-write <dir> <count>") }
+        let store = try Store(directory: args[2], options: options)
+        try store.put(Array("before-fork".utf8), Array("parent".utf8))
+        let pid = fork()
+        guard pid >= 0 else { fail("fork failed: errno \(errno)") }
+        if pid == 0 {
+            // The child shares the parent's lock descriptions: every operation must be refused.
+            var refused = 0, accepted = 0, other = 0
+            func attempt(_ body: () throws -> Void) {
+                do {
+                    try body()
+                    accepted += 1
+                } catch let e as CaskError where e.code == .forked {
+                    refused += 1
+                } catch {
+                    other += 1
+                }
+            }
+            for i in 0..<count { attempt { try store.put(Array("child-\(i)".utf8), Array("child".utf8)) } }
+            attempt { _ = try store.get(Array("before-fork".utf8)) }
+            attempt { _ = try store.delete(Array("before-fork".utf8)) }
+            emit("child refused \(refused) accepted \(accepted) other \(other)")
+            _exit(accepted == 0 && other == 0 ? 0 : 1)
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        try store.put(Array("after-fork".utf8), Array("parent".utf8))
+        emit("child exit \(status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + status & 0x7f)")
         try store.close()
     default:
         fail("unknown command \(args[1])")

@@ -136,3 +136,22 @@ struct MultiProcessTests {
         #expect(try store.checkInvariants() == nil)
     }
 }
+
+extension MultiProcessTests {
+    /// A child forked after open shares the parent's flock descriptions, so the shard lock would
+    /// exclude neither: every operation of the child is refused with `.forked`, and the parent's
+    /// data and handle are untouched.
+    @Test func aForkedChildIsRefusedAndWritesNothing() throws {
+        let dir = TemporaryDirectory()
+        let (status, output) = try runChild(worker, ["fork-write", dir.path, "200"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("child refused 202 accepted 0 other 0"), "\(output)")
+        #expect(output.contains("child exit 0"), "\(output)")
+        let store = try Store(directory: dir.path, options: .testing())
+        #expect(text(try store.get(bytes("before-fork"))) == "parent")
+        #expect(text(try store.get(bytes("after-fork"))) == "parent")
+        #expect(try store.get(bytes("child-0")) == nil)
+        #expect(try store.count == 2)
+        try store.close()
+    }
+}

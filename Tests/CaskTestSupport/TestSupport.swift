@@ -11,7 +11,9 @@ public final class TemporaryDirectory: @unchecked Sendable {
     public init(_ name: String = "cask-test") {
         let base = FileManager.default.temporaryDirectory.path
         path = base + "/\(name)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        // 0755 whatever the umask: a cache directory writable by group or others is refused.
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o755])
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }

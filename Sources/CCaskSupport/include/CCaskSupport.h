@@ -84,9 +84,27 @@ static inline void cask_malloc_trim(void) { malloc_trim(0); }
 static inline void cask_malloc_trim(void) {}
 #endif
 
+// 3. Fork detection. flock locks belong to open file descriptions, which a forked child shares with
+//    its parent: a store handle used on both sides of a fork would exclude neither. A
+//    pthread_atfork child handler bumps a process-wide generation; a handle remembers the
+//    generation it was opened in and refuses to work in another (one load per operation).
+
+/// Registers the fork handler (once per process; later calls return at once).
+void cask_watch_forks(void);
+
+/// The fork generation counter: 0 in the process that started, +1 in each forked child.
+/// Written only by the child handler (single-threaded at that point); read with `cask_fork_generation`.
+extern uint64_t cask_fork_generation_counter;
+
+/// The generation of the calling process (see `cask_watch_forks`).
+static inline uint64_t cask_fork_generation(void) {
+    return __atomic_load_n(&cask_fork_generation_counter, __ATOMIC_RELAXED);
+}
+
 // Swift sees `flock` and `stat` as both a struct and a function; these names are unambiguous.
 static inline int cask_flock(int fd, int operation) { return flock(fd, operation); }
 static inline int cask_stat(const char *path, struct stat *st) { return stat(path, st); }
+static inline int cask_lstat(const char *path, struct stat *st) { return lstat(path, st); }
 
 /// The transaction this thread is running the body of (an unretained `StoreTransaction`), or
 /// NULL: operations on the same store from inside the body join it instead of deadlocking.

@@ -11,14 +11,14 @@ import CaskStore
 /// `flock` locks belong to the open file description: every acquisition opens the file anew, so
 /// two threads of one process exclude each other exactly as two processes do, and a process that
 /// dies releases its locks with its descriptors. Opened `O_CLOEXEC`, so a child started while a lock
-/// is held does not inherit it.
+/// is held does not inherit it, and `O_NOFOLLOW`: a symbolic link in `locks/` is an error.
 final class LockFileHandle: Sendable {
     let fd: Int32
     let path: String
 
     init(path: String) throws {
         var fd: Int32
-        repeat { fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) } while fd < 0 && errno == EINTR
+        repeat { fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) } while fd < 0 && errno == EINTR
         guard fd >= 0 else { throw CaskError(.io, "cannot open lock file", path: path, errno: errno) }
         self.fd = fd
         self.path = path

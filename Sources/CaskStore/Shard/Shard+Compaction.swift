@@ -34,6 +34,7 @@ extension Shard {
     /// Returns nil if another compaction of the shard is running, the shard has no sealed data, or
     /// (unless `force`) it is below the thresholds.
     func compact(force: Bool) throws -> CompactionResult? {
+        try checkProcess()
         guard compacting.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return nil }
         defer { compacting.store(false, ordering: .releasing) }
         let guardFile = try FileRef.open(path + "/compact.lock", flags: O_RDWR | O_CREAT)

@@ -273,6 +273,7 @@ extension Shard {
 
     /// fsyncs the active segment if it has writes not yet known durable (interval timer, close).
     func syncIfNeeded() throws {
+        try checkProcess()
         let (position, segment) = try state.withLock { (s) throws -> (LogPosition, Segment?) in
             (s.applied, s.closed ? nil : s.active)
         }

@@ -166,6 +166,8 @@ final class Shard: Sendable {
     let syncMutex = Locked<Int>(0)
     /// Monotonic time of this process's last fsync of the shard (interval durability).
     let lastSyncNanos = Atomic<Int64>(0)
+    /// The fork generation of the process that opened the shard (see `cask_watch_forks`).
+    let forkGeneration: UInt64
 
     var manifestPath: String { path + "/MANIFEST" }
     /// `<store>/values`: where the value files named by this shard's records live.
@@ -178,6 +180,8 @@ final class Shard: Sendable {
         self.sequences = sequences
         self.path = path
         self.options = options
+        cask_watch_forks()
+        forkGeneration = cask_fork_generation()
         if try FileSystem.makeDirectory(path) {
             // Its entry in the store directory must be durable before anything inside it can be.
             let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
@@ -189,9 +193,10 @@ final class Shard: Sendable {
         do {
             try Shard.lock(lock, LOCK_EX)
             defer { _ = Sys.flock(lock.fd, LOCK_UN) }
-            if try lock.size() < Int64(SharedHeader.fileSize) {
-                try lock.truncate(to: Int64(SharedHeader.fileSize))
-            }
+            // Real disk blocks before the mapping (every open: a header left sparse gets them too).
+            // A store into a mapped page the file system cannot back is a SIGBUS; here a full
+            // disk is an ENOSPC error instead, and nothing has been mapped.
+            try lock.allocate(length: Int64(SharedHeader.fileSize))
             switch Sys.mmap(lock.fd, length: SharedHeader.fileSize, writable: true) {
             case .success(let p): header = SharedHeader(mapping: p)
             case .failure(let e): throw CaskError.io("cannot map shard header", path: lock.path, errno: e)
@@ -235,10 +240,28 @@ final class Shard: Sendable {
 
     func unlock() { _ = Sys.flock(lockFile.fd, LOCK_UN) }
 
+    /// True in a child forked after the shard was opened. Such a child shares the parent's flock
+    /// descriptions (its lock would exclude neither process) and maybe a mutex some parent thread
+    /// held at the fork: it must touch neither, and open the store again instead.
+    @inline(__always)
+    var isForked: Bool { cask_fork_generation() != forkGeneration }
+
+    /// Throws `.forked` in a forked child (one load and compare otherwise).
+    @inline(__always)
+    func checkProcess() throws {
+        if isForked { throw forkedError() }
+    }
+
+    @inline(never)
+    func forkedError() -> CaskError {
+        CaskError(.forked, "the store was opened in another process (fork); open it again in this process", path: path)
+    }
+
     /// Runs `body` with the shard mutex held and this process's view brought up to date with what
     /// other processes committed. Cheap when nothing changed: two atomic loads.
     @inline(__always)
     func withCurrentState<R>(_ body: (inout ShardState) throws -> R) throws -> R {
+        try checkProcess()
         let version = shared.load(.version)
         let position = LogPosition(packed: shared.load(.position))
         if cask_current_transaction() != nil { try refuseInsideTransaction() }
@@ -254,6 +277,7 @@ final class Shard: Sendable {
     /// Runs `body` holding the shard mutex and the cross-process write lock, with the view current.
     /// Repairs a torn record left by a writer that died while holding the lock.
     func withWriteLock<R>(_ body: (inout ShardState) throws -> R) throws -> R {
+        try checkProcess()
         if cask_current_transaction() != nil { try refuseInsideTransaction() }
         return try state.withLock { (s) throws -> R in
             guard !s.closed else { throw CaskError(.closed, "the store is closed", path: path) }

@@ -20,8 +20,9 @@ import CCaskSupport
 ///     88 u64 pid of the lock holder between starting a manifest change (roll, compaction commit,
 ///            clear) and publishing it (0 when none is in flight; see `Shard.completeManifestChange`)
 ///
-/// All fields are accessed with C11 atomics (acquire loads, release stores). The file is never
-/// truncated, so the mapping can never SIGBUS.
+/// All fields are accessed with C11 atomics (acquire loads, release stores). The page is given
+/// real disk blocks (fallocate, else zeros written) before it is mapped, and the file is never
+/// truncated, so the mapping can never SIGBUS, not even on a full disk.
 package final class SharedHeader: @unchecked Sendable {
     // @unchecked: `base` points into a MAP_SHARED mapping that lives until deinit; every field is
     // read and written through C11 atomics, which is what makes concurrent access safe.

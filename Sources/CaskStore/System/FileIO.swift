@@ -10,9 +10,12 @@ package struct FileRef: Sendable {
     package let fd: Int32
     package let path: String
 
+    /// Opens `path` (`O_CLOEXEC | O_NOFOLLOW`): a symbolic link there is an `unsafeDirectory`
+    /// error, never followed.
     package static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws -> FileRef {
         switch Sys.open(path, flags, mode) {
         case .success(let fd): return FileRef(fd: fd, path: path)
+        case .failure(ELOOP): throw FileSystem.symbolicLinkError(path)
         case .failure(let e): throw CaskError.io("cannot open file", path: path, errno: e)
         }
     }
@@ -73,6 +76,20 @@ package struct FileRef: Sendable {
         if case .failure(let e) = Sys.ftruncate(fd, length) { throw CaskError.io("cannot truncate", path: path, errno: e) }
     }
 
+    /// Gives the first `length` bytes of the file real disk blocks (extending it if shorter), so a
+    /// store into a mapping of them can never fault for want of space. Where the file system has
+    /// no fallocate, writes zeros over the part past the current end instead (what lies before it
+    /// holds data already). A full disk is an `io` error with ENOSPC.
+    package func allocate(length: Int64) throws {
+        switch Sys.fallocate(fd, 0, length) {
+        case .success: return
+        case .failure(EOPNOTSUPP), .failure(ENOSYS), .failure(EINVAL):
+            let end = try size()
+            if end < length { try write([UInt8](repeating: 0, count: Int(length - end)), at: end) }
+        case .failure(let e): throw CaskError.io("cannot allocate disk space", path: path, errno: e)
+        }
+    }
+
     package func size() throws -> Int64 {
         switch Sys.fileSize(fd) {
         case .success(let s): return s
@@ -83,19 +100,31 @@ package struct FileRef: Sendable {
 
 package enum FileSystem {
     /// fsync on a directory, so that entries created, renamed or removed in it are durable.
+    /// The one open that follows a final symbolic link: the cache directory the user names may be
+    /// one, and a directory opened read-only to fsync it is neither read nor written. Every
+    /// directory inside a cache was checked with lstat (`makeDirectory`) before this is reached.
     package static func syncDirectory(_ path: String) throws {
-        let dir = try FileRef.open(path, flags: O_RDONLY | O_DIRECTORY)
+        let fd: Int32
+        switch Sys.open(path, O_RDONLY | O_DIRECTORY, followLink: true) {
+        case .success(let d): fd = d
+        case .failure(let e): throw CaskError.io("cannot open directory", path: path, errno: e)
+        }
+        let dir = FileRef(fd: fd, path: path)
         defer { dir.close() }
         try dir.sync()
     }
 
-    /// Creates `path` (mode 0700) if it does not exist. Returns true if it was created.
+    /// Creates `path` (mode 0700) if it does not exist. Returns true if it was created. An
+    /// existing symbolic link there is an `unsafeDirectory` error unless `followLink` (only for
+    /// the cache directory itself, which the user names).
     @discardableResult
-    package static func makeDirectory(_ path: String) throws -> Bool {
+    package static func makeDirectory(_ path: String, followLink: Bool = false) throws -> Bool {
         switch Sys.mkdir(path, 0o700) {
         case .success: return true
         case .failure(EEXIST):
-            guard case .success(let st) = Sys.stat(path: path), (st.st_mode & S_IFMT) == S_IFDIR else {
+            let found = followLink ? Sys.stat(path: path) : Sys.lstat(path: path)
+            if case .success(let st) = found, (st.st_mode & S_IFMT) == S_IFLNK { throw symbolicLinkError(path) }
+            guard case .success(let st) = found, (st.st_mode & S_IFMT) == S_IFDIR else {
                 throw CaskError(.notACache, "exists and is not a directory", path: path, errno: ENOTDIR)
             }
             return false
@@ -103,9 +132,36 @@ package enum FileSystem {
         }
     }
 
+    /// True if something (a symbolic link included, dangling or not) is at `path`.
     package static func exists(_ path: String) -> Bool {
-        if case .success = Sys.stat(path: path) { return true }
+        if case .success = Sys.lstat(path: path) { return true }
         return false
+    }
+
+    /// Refuses a cache directory someone else could change under the store: not owned by this
+    /// process's effective user, or writable by group or others. (A symbolic link as `path` is
+    /// followed: the user named it; the directory it leads to is what is checked.)
+    package static func checkTrusted(_ path: String) throws {
+        let st: stat
+        switch Sys.stat(path: path) {
+        case .success(let s): st = s
+        case .failure(let e): throw CaskError.io("cannot inspect cache directory", path: path, errno: e)
+        }
+        let me = geteuid()
+        guard st.st_uid == me else {
+            throw CaskError(.unsafeDirectory, "cache directory is owned by uid \(st.st_uid), not by this user (uid \(me)); "
+                            + "another user could change the cache, so it is not used", path: path, errno: EACCES)
+        }
+        guard st.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
+            let mode = String(st.st_mode & 0o7777, radix: 8)
+            throw CaskError(.unsafeDirectory, "cache directory is writable by group or others (mode \(mode)); "
+                            + "run `chmod go-w` on it or use another directory", path: path, errno: EACCES)
+        }
+    }
+
+    static func symbolicLinkError(_ path: String) -> CaskError {
+        CaskError(.unsafeDirectory, "is a symbolic link where an entry of the cache belongs; entries inside a cache are never followed",
+                  path: path, errno: ELOOP)
     }
 
     /// Replaces `path` with `bytes` atomically: write a temporary file, fsync it, rename it over

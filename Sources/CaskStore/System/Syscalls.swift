@@ -12,7 +12,7 @@ import CCaskSupport
 
 /// The system calls the engine makes, as seen by a fault injector.
 package enum SyscallKind: String, Sendable, CaseIterable {
-    case open, close, pread, pwrite, fsync, ftruncate, rename, unlink, mkdir, flock, mmap, fstat, readdir
+    case open, close, pread, pwrite, fsync, ftruncate, fallocate, rename, unlink, mkdir, flock, mmap, fstat, readdir
 }
 
 /// What an injected fault does to one call.
@@ -97,10 +97,13 @@ package enum Sys {
         return hook.fault(for: call, path: Faults.path(of: fd), byteCount: count)
     }
 
-    package static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o600) -> Result<Int32, Errno> {
+    /// open(2), always `O_CLOEXEC`, and `O_NOFOLLOW` unless `followLink`: a symbolic link as the
+    /// last component fails with ELOOP instead of being followed.
+    package static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o600, followLink: Bool = false) -> Result<Int32, Errno> {
         if case .fail(let e)? = check(.open, path: path) { return .failure(Errno(e)) }
+        let extra = followLink ? O_CLOEXEC : O_CLOEXEC | O_NOFOLLOW
         while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            let fd = Glibc.open(path, flags | extra, mode)
             if fd >= 0 {
                 Faults.remember(fd: fd, path: path)
                 if let hook = Faults.active { hook.didOpen(fd: fd, path: path, flags: flags) }
@@ -163,6 +166,21 @@ package enum Sys {
         }
     }
 
+    /// posix_fallocate: gives `offset..<offset+length` real disk blocks, extending the file if needed.
+    /// EOPNOTSUPP (or EINVAL, ENOSYS) when the file system cannot; retries EINTR.
+    package static func fallocate(_ fd: Int32, _ offset: Int64, _ length: Int64) -> Result<Void, Errno> {
+        if case .fail(let e)? = check(.fallocate, fd: fd, count: Int(length)) { return .failure(Errno(e)) }
+        while true {
+            #if os(Linux)
+            let rc = Glibc.posix_fallocate(fd, off_t(offset), off_t(length))
+            #else
+            let rc = EOPNOTSUPP
+            #endif
+            if rc == 0 { return .success(()) }
+            if rc != EINTR { return .failure(Errno(rc)) }
+        }
+    }
+
     package static func rename(_ from: String, _ to: String) -> Result<Void, Errno> {
         if case .fail(let e)? = check(.rename, path: to) { return .failure(Errno(e)) }
         if Glibc.rename(from, to) != 0 { return .failure(Errno(errno)) }
@@ -215,6 +233,13 @@ package enum Sys {
         if case .fail(let e)? = check(.fstat, path: path) { return .failure(Errno(e)) }
         var st = Glibc.stat()
         return cask_stat(path, &st) == 0 ? .success(st) : .failure(Errno(errno))
+    }
+
+    /// lstat: a symbolic link is described, not followed.
+    package static func lstat(path: String) -> Result<Glibc.stat, Errno> {
+        if case .fail(let e)? = check(.fstat, path: path) { return .failure(Errno(e)) }
+        var st = Glibc.stat()
+        return cask_lstat(path, &st) == 0 ? .success(st) : .failure(Errno(errno))
     }
 
     /// Names in a directory, without "." and "..".

@@ -87,16 +87,8 @@ final class ValueFileStore: Sendable {
     /// Creates `path` if missing; a new directory's entry is made durable in `parent` when
     /// durability asks for it.
     private func makeDirectory(_ path: String, parent: String) throws {
-        switch Sys.mkdir(path, 0o700) {
-        case .success:
-            if sync { try FileSystem.syncDirectory(parent) }
-        case .failure(EEXIST):
-            guard case .success(let st) = Sys.stat(path: path), (st.st_mode & S_IFMT) == S_IFDIR else {
-                throw CaskError(.corrupted, "exists and is not a directory", path: path, errno: ENOTDIR)
-            }
-        case .failure(let e):
-            throw CaskError.io("cannot create directory", path: path, errno: e)
-        }
+        // A symbolic link there is refused, never followed (see FileSystem.makeDirectory).
+        if try FileSystem.makeDirectory(path), sync { try FileSystem.syncDirectory(parent) }
     }
 
     /// Every value file and leftover temporary file, as paths relative to the root (for check).
