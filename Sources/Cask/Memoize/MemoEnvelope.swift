@@ -12,11 +12,15 @@ import FoundationEssentials
 /// `t` is present only for `typed` functions (then `f(1)` and `f(1.0)` are different calls). The
 /// field names sort so that every key of one function starts with the same bytes
 /// (`j{"fn":"<name>",`), which is how ``MemoizedFunction/clear()`` finds them.
+///
+/// `x` is written through ``Canonical``: sets, and dictionaries whose keys are neither strings nor
+/// integers, are ordered by their elements' (keys') encoded bytes, so they too give one key in every
+/// process; everything else is the plain sorted-key JSON.
 struct MemoCallKey<Part: Encodable>: Encodable {
     var fn: String
     var t: String?
     var v: String
-    var x: Part
+    var x: Canonical<Part>
 
     /// The key's bytes. Unlike ``CodableKey``, an argument JSON cannot represent (a non-finite
     /// `Double`, say) is an error here: a memoized call must never share a key by accident.
@@ -24,7 +28,7 @@ struct MemoCallKey<Part: Encodable>: Encodable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do {
-            return [0x6A] + Array(try encoder.encode(MemoCallKey(fn: name, t: type, v: version, x: part)))
+            return [0x6A] + Array(try encoder.encode(MemoCallKey(fn: name, t: type, v: version, x: Canonical(part))))
         } catch {
             throw CaskError(.invalidArgument, "arguments of memoized function \(name) cannot be encoded as a key: \(error)")
         }
