@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CaskStore
+
 /// A lock shared by every thread and process that opens the same cache directory, for critical
 /// sections that span processes (diskcache's `Lock`).
 ///
@@ -65,14 +72,18 @@ public final class HeldLock: Sendable {
 /// A re-entrant ``Lock``: its owner may take it again while holding it, and it is released when
 /// the outermost ``withLock(_:)-(()->R)`` returns (diskcache's `RLock`).
 ///
-/// The owner is the current task, or the current thread outside tasks: ownership is recorded in a
-/// task-local value, so child tasks created inside the critical section count as the owner too
-/// (they run while their parent waits for them, but not exclusively of each other).
+/// The owner is the acquiring context: for the synchronous ``withLock(_:)-(()->R)``, the thread
+/// that took it; for the asynchronous one, the task that took it and the child tasks it creates
+/// while it holds the lock (they run while their parent waits for them, but not exclusively of
+/// each other). Every acquisition has its own token, recorded as the lock's current owner in this
+/// process until it is released: a task created inside the critical section that runs after it,
+/// or a task started from a synchronous section, is not the owner and takes the lock like anyone else.
 public struct RLock: Sendable {
     /// The lock file.
     public let path: String
 
-    @TaskLocal static var held: Set<String> = []
+    /// The tokens of the async acquisitions the current task (or its parent) made, by lock path.
+    @TaskLocal static var held: [String: UInt64] = [:]
 
     public init(cache: Cache, name: String) throws {
         path = try cache.lockFilePath(Array("rlock-\(name)".utf8))
@@ -80,23 +91,69 @@ public struct RLock: Sendable {
 
     /// Runs `body` holding the lock, taking it unless the caller already holds it.
     public func withLock<R>(_ body: () throws -> R) throws -> R {
-        if RLock.held.contains(path) { return try body() }
+        if isHeldByCurrentOwner { return try body() }
         let file = try LockFileHandle(path: path)
         try file.lock()
         defer { file.unlock() }
-        return try RLock.$held.withValue(RLock.held.union([path])) { try body() }
+        let token = LockOwners.claim(path, thread: LockOwners.currentThread)
+        defer { LockOwners.release(path, token) }
+        return try body()
     }
 
     /// Runs `body` holding the lock, taking it (without blocking a thread) unless the caller
     /// already holds it.
     public func withLock<R>(_ body: () async throws -> R) async throws -> R {
-        if RLock.held.contains(path) { return try await body() }
+        if isHeldByCurrentOwner { return try await body() }
         let file = try LockFileHandle(path: path)
         try await file.lockAsync()
         defer { file.unlock() }
-        return try await RLock.$held.withValue(RLock.held.union([path])) { try await body() }
+        let token = LockOwners.claim(path, thread: nil)
+        defer { LockOwners.release(path, token) }
+        var mine = RLock.held
+        mine[path] = token
+        return try await RLock.$held.withValue(mine) { try await body() }
     }
 
-    /// True if the current task or thread holds the lock.
-    public var isHeldByCurrentOwner: Bool { RLock.held.contains(path) }
+    /// True if the current thread (synchronous acquisition) or task (asynchronous acquisition)
+    /// holds the lock.
+    public var isHeldByCurrentOwner: Bool {
+        guard let owner = LockOwners.owner(path) else { return false }
+        if let thread = owner.thread { return thread == LockOwners.currentThread }
+        return RLock.held[path] == owner.token
+    }
+}
+
+/// Which acquisition holds each re-entrant lock in this process (at most one at a time: the
+/// `flock` excludes the others).
+enum LockOwners {
+    struct Owner {
+        var token: UInt64
+        /// The owning thread of a synchronous acquisition; nil for an asynchronous one.
+        var thread: UInt?
+    }
+
+    static let owners = Locked<(next: UInt64, byPath: [String: Owner])>((1, [:]))
+
+    static var currentThread: UInt {
+        #if canImport(Darwin)
+        UInt(bitPattern: pthread_self())
+        #else
+        UInt(pthread_self())
+        #endif
+    }
+
+    static func claim(_ path: String, thread: UInt?) -> UInt64 {
+        owners.withLock { o in
+            let token = o.next
+            o.next += 1
+            o.byPath[path] = Owner(token: token, thread: thread)
+            return token
+        }
+    }
+
+    static func release(_ path: String, _ token: UInt64) {
+        owners.withLock { o in if o.byPath[path]?.token == token { o.byPath[path] = nil } }
+    }
+
+    static func owner(_ path: String) -> Owner? { owners.withLock { $0.byPath[path] } }
 }
