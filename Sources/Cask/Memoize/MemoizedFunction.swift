@@ -52,16 +52,22 @@ public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable 
     @discardableResult
     public func clear() throws -> Int { try core.clear() }
 
+    /// Computes through the single flight. `recompute` (force) never waits for a running normal
+    /// call: it must run the function, so it computes on its own.
     func shared(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
         let fk = core.flightKey(key)
-        guard core.stampede.singleFlight, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
-            return try locked(key, arguments, force: force, seen: seen)
+        while true {
+            guard core.stampede.singleFlight, !force, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
+                return try locked(key, arguments, force: force, seen: seen)
+            }
+            guard leader else {
+                do { return try flight.wait() } catch is FlightAbandoned { continue }
+            }
+            defer { FlightBoard.leave(fk) }
+            let outcome = Result { try locked(key, arguments, force: force, seen: seen) }
+            flight.finish(outcome, leaderCancelled: withUnsafeCurrentTask { $0?.isCancelled ?? false })
+            return try outcome.get()
         }
-        guard leader else { return try flight.wait() }
-        defer { FlightBoard.leave(fk) }
-        let outcome = Result { try locked(key, arguments, force: force, seen: seen) }
-        flight.finish(outcome)
-        return try outcome.get()
     }
 
     func locked(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
@@ -140,17 +146,23 @@ public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Send
     @discardableResult
     public func clear() throws -> Int { try core.clear() }
 
+    /// Computes through the single flight: a waiter whose leader was cancelled tries again; a
+    /// cancelled waiter stops waiting at once; `recompute` (force) never waits for a normal call.
     func shared(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
         let fk = core.flightKey(key)
-        guard core.stampede.singleFlight, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
-            return try await locked(key, arguments, force: force, seen: seen)
+        while true {
+            guard core.stampede.singleFlight, !force, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
+                return try await locked(key, arguments, force: force, seen: seen)
+            }
+            guard leader else {
+                do { return try await flight.value() } catch is FlightAbandoned { continue }
+            }
+            defer { FlightBoard.leave(fk) }
+            let outcome: Result<Output, any Error>
+            do { outcome = .success(try await locked(key, arguments, force: force, seen: seen)) } catch { outcome = .failure(error) }
+            flight.finish(outcome, leaderCancelled: Task.isCancelled)
+            return try outcome.get()
         }
-        guard leader else { return try await flight.value() }
-        defer { FlightBoard.leave(fk) }
-        let outcome: Result<Output, any Error>
-        do { outcome = .success(try await locked(key, arguments, force: force, seen: seen)) } catch { outcome = .failure(error) }
-        flight.finish(outcome)
-        return try outcome.get()
     }
 
     func locked(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
