@@ -72,7 +72,10 @@ public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable 
 
     func locked(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
         guard core.stampede.crossProcessLock else { return try compute(key, arguments) }
-        let lock = try core.lockFile(key)
+        let path = try core.lockPath(key)
+        // This thread already holds the stripe (a memoized call inside a memoized call).
+        if LockOwners.isHeldByCurrentContext(path) { return try underLock(key, arguments, force: force, seen: seen) }
+        let lock = try LockFileHandle(path: path)
         if try !lock.tryLock() {
             if !force && core.stampede.serveStale {
                 switch try core.lookup(key, countHit: false, early: false).0 {
@@ -83,6 +86,12 @@ public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable 
             try lock.lock()
         }
         defer { lock.unlock() }
+        let token = LockOwners.claim(path, thread: LockOwners.currentThread)
+        defer { LockOwners.release(path, token) }
+        return try underLock(key, arguments, force: force, seen: seen)
+    }
+
+    func underLock(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
         // Another process may have stored a result while this one waited.
         if !force, case (.hit(let v), let info) = try core.lookup(key, countHit: false, early: false), info?.computedAt != seen {
             return v
@@ -167,7 +176,9 @@ public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Send
 
     func locked(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
         guard core.stampede.crossProcessLock else { return try await compute(key, arguments) }
-        let lock = try core.lockFile(key)
+        let path = try core.lockPath(key)
+        if LockOwners.isHeldByCurrentContext(path) { return try await underLock(key, arguments, force: force, seen: seen) }
+        let lock = try LockFileHandle(path: path)
         if try !lock.tryLock() {
             if !force && core.stampede.serveStale {
                 switch try core.lookup(key, countHit: false, early: false).0 {
@@ -178,6 +189,12 @@ public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Send
             try await lock.lockAsync()
         }
         defer { lock.unlock() }
+        let token = LockOwners.claim(path, thread: nil)
+        defer { LockOwners.release(path, token) }
+        return try await LockOwners.withHeld(path, token) { try await underLock(key, arguments, force: force, seen: seen) }
+    }
+
+    func underLock(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
         if !force, case (.hit(let v), let info) = try core.lookup(key, countHit: false, early: false), info?.computedAt != seen {
             return v
         }

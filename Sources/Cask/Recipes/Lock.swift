@@ -109,18 +109,12 @@ public struct RLock: Sendable {
         defer { file.unlock() }
         let token = LockOwners.claim(path, thread: nil)
         defer { LockOwners.release(path, token) }
-        var mine = RLock.held
-        mine[path] = token
-        return try await RLock.$held.withValue(mine) { try await body() }
+        return try await LockOwners.withHeld(path, token, body)
     }
 
     /// True if the current thread (synchronous acquisition) or task (asynchronous acquisition)
     /// holds the lock.
-    public var isHeldByCurrentOwner: Bool {
-        guard let owner = LockOwners.owner(path) else { return false }
-        if let thread = owner.thread { return thread == LockOwners.currentThread }
-        return RLock.held[path] == owner.token
-    }
+    public var isHeldByCurrentOwner: Bool { LockOwners.isHeldByCurrentContext(path) }
 }
 
 /// Which acquisition holds each re-entrant lock in this process (at most one at a time: the
@@ -156,4 +150,20 @@ enum LockOwners {
     }
 
     static func owner(_ path: String) -> Owner? { owners.withLock { $0.byPath[path] } }
+
+    /// True if the current thread holds `path` by a synchronous acquisition, or the current task
+    /// (or its parent) by an asynchronous one that is still the current owner.
+    static func isHeldByCurrentContext(_ path: String) -> Bool {
+        guard let owner = owner(path) else { return false }
+        if let thread = owner.thread { return thread == currentThread }
+        return RLock.held[path] == owner.token
+    }
+
+    /// Runs `body` with `token` recorded in the task-local holds, so that the task and its child
+    /// tasks count as the owner of `path`.
+    static func withHeld<R>(_ path: String, _ token: UInt64, _ body: () async throws -> R) async rethrows -> R {
+        var mine = RLock.held
+        mine[path] = token
+        return try await RLock.$held.withValue(mine) { try await body() }
+    }
 }
