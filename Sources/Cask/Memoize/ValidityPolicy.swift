@@ -40,6 +40,10 @@ public struct ValidityPolicy: Sendable {
     /// same CRC-32 of the contents. A file that is missing, or appears, is a change. Replacing a
     /// file by renaming another over it is a change (new inode) even with identical contents.
     ///
+    /// Symbolic links are followed, listed directly or found inside a listed directory: what counts
+    /// is the target (a linked directory is walked; a link back into the tree is not walked again,
+    /// and a dangling link counts as the link itself).
+    ///
     /// Without `contentHash`, a rewrite of the same size within the file system's timestamp
     /// granularity (a few milliseconds on Linux) is not noticed; with it, every hit reads the files.
     public static func sourceFiles(_ paths: [String], contentHash: Bool = false) -> ValidityPolicy {
