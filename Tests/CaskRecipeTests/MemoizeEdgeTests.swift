@@ -19,4 +19,24 @@ struct MemoizeEdgeTests {
         #expect(try ttl(0) == 4)
         #expect(try daily(0) == 3 && ttl(0) == 4)
     }
+
+    /// Stale serving needs the cross-process lock; without it a result with a time-based policy
+    /// expires from the store like any other instead of being kept forever.
+    @Test func serveStaleWithoutTheLockDoesNotKeepResultsForever() throws {
+        let f = try makeCache()
+        let runs = Counter()
+        let g = f.cache.memoize(name: "g", validity: [.expires(after: .seconds(10))],
+                                stampede: StampedeProtection(serveStale: true)) { (x: Int) in runs.bump() }
+        #expect(try g(0) == 1)
+        f.clock.advance(by: 11)
+        #expect(try g.info(for: 0) == nil, "the expired result is removed, not kept")
+        #expect(try f.cache.keys(tag: "memo:g").isEmpty)
+        #expect(try g(0) == 2)
+        // With the lock, the stale result is kept (to be served while another process recomputes).
+        let h = f.cache.memoize(name: "h", validity: [.expires(after: .seconds(10))],
+                                stampede: StampedeProtection(crossProcessLock: true, serveStale: true)) { (x: Int) in runs.bump() }
+        #expect(try h(0) == 3)
+        f.clock.advance(by: 11)
+        #expect(try h.info(for: 0) != nil)
+    }
 }

@@ -17,7 +17,10 @@ public struct StampedeProtection: Sendable, Equatable {
     /// a memoized function calling another whose key falls on the stripe it holds proceeds.
     public var crossProcessLock: Bool
     /// With ``crossProcessLock``: a caller that finds the lock held and a stale result (one that
-    /// no longer passes the validity policies) returns the stale result instead of waiting.
+    /// no longer passes the validity policies) returns the stale result instead of waiting. Stale
+    /// results are then kept past their time-based validity (until `expire`). Without
+    /// ``crossProcessLock`` this has no effect: nothing is served stale, and results expire from
+    /// the store at their earliest time-based limit as usual.
     public var serveStale: Bool
     /// Early probabilistic recomputation (Vattani et al. 2015, "XFetch"): a hit is recomputed when
     /// `now − delta × beta × ln(random()) ≥ expiry`, where delta is the stored compute duration and
@@ -131,8 +134,9 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
         let envelope = MemoEnvelope(resultEncoding: encoding, version: version, computedAt: computedAt,
                                     computeDuration: max(0, finishedAt - computedAt), fingerprints: fingerprints, result: bytes)
         // Without stale serving, a record outlives no time-based policy: the engine removes it then.
+        // (Stale results are served only with the cross-process lock: without it they are not kept.)
         var end = expire.map { $0.expireTime(from: computedAt) } ?? Int64.max
-        if !stampede.serveStale {
+        if !(stampede.serveStale && stampede.crossProcessLock) {
             for p in validity { if let h = p.horizon(computedAt: computedAt) { end = min(end, h) } }
         }
         let now = cache.now
