@@ -39,4 +39,14 @@ struct MemoizeEdgeTests {
         f.clock.advance(by: 11)
         #expect(try h.info(for: 0) != nil)
     }
+
+    /// The envelope stores the version's length in 16 bits: a longer version is refused, not a trap.
+    @Test func overlongVersionIsAClearError() throws {
+        let f = try makeCache()
+        let long = String(repeating: "v", count: 70_000)
+        let g = f.cache.memoize(name: "g", version: long) { (x: Int) in x }
+        #expect { try g(1) } throws: { ($0 as? CaskError)?.code == .invalidArgument }
+        let ok = f.cache.memoize(name: "g", version: String(repeating: "v", count: 1_000)) { (x: Int) in x + 1 }
+        #expect(try ok(1) == 2 && ok(1) == 2)
+    }
 }

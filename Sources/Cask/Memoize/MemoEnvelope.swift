@@ -25,6 +25,9 @@ struct MemoCallKey<Part: Encodable>: Encodable {
     /// The key's bytes. Unlike ``CodableKey``, an argument JSON cannot represent (a non-finite
     /// `Double`, say) is an error here: a memoized call must never share a key by accident.
     static func bytes(name: String, version: String, type: String?, part: Part) throws -> [UInt8] {
+        guard version.utf8.count <= MemoEnvelope.maxVersionLength else {
+            throw CaskError(.invalidArgument, "version of memoized function \(name) is longer than \(MemoEnvelope.maxVersionLength) bytes")
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do {
@@ -62,6 +65,8 @@ struct MemoCallKey<Part: Encodable>: Encodable {
 struct MemoEnvelope: Sendable {
     static let magic: [UInt8] = Array("CKM1".utf8)
     static let headerSize = 32
+    /// The version's length is a 16-bit field.
+    static let maxVersionLength = Int(UInt16.max)
 
     var resultEncoding: ValueEncoding
     var version: String
