@@ -114,7 +114,8 @@ extension Cache {
             }
         }
         for c in collected { try ValueFiles.writeAll(fd, c, path: temp) }
-        try set(key, contentsOfFile: temp, expire: expire, tag: tag)
+        // Storing waits for the shard's write lock: off the cooperative pool.
+        try await offload { try self.set(key, contentsOfFile: temp, expire: expire, tag: tag) }
     }
 
     func storeFile(_ key: [UInt8], _ ref: ValueFiles.Reference, expire: Expiry?, tag: String?) throws {
@@ -153,10 +154,14 @@ extension Cache {
 
     // MARK: Async overloads for work that may block long
 
-    /// Runs blocking work off the caller's executor.
+    /// Runs blocking work off the caller's executor. Each call gets a serial queue of its own:
+    /// serial queues run on the overcommitting thread pool, which adds a thread when the others are
+    /// blocked (waiting for a shard's lock, say). The global concurrent queues, and the cooperative
+    /// pool that runs tasks, are limited to about one thread per core, so work blocked there stalls
+    /// every task.
     func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
+            DispatchQueue(label: "cask.blocking").async {
                 continuation.resume(with: Result { try work() })
             }
         }

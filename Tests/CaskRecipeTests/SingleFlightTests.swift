@@ -14,7 +14,7 @@ struct SingleFlightTests {
         let slow = f.cache.memoize(name: "slow") { (x: Int) async throws -> Int in
             let n = runs.bump()
             started.set(true)
-            try await Task.sleep(for: .milliseconds(n == 1 ? 2_000 : 10))
+            try await Task.sleep(for: .milliseconds(n == 1 ? 10_000 : 10))   // the first runs until cancelled
             return x * 10 + n
         }
         let leader = Task { try await slow(4) }

@@ -128,10 +128,13 @@ public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Send
     public var cache: Cache { core.cache }
 
     /// The stored result for `arguments` if it is valid, else the function's result (stored).
-    /// Concurrent callers of one call share one computation; waiting suspends, never blocks a thread.
+    /// Concurrent callers of one call share one computation; waiting suspends, never blocks a
+    /// thread of the cooperative pool (reads and writes of the store, which may wait for a shard's
+    /// lock, run on a dispatch queue).
     public func callAsFunction(_ arguments: Arguments) async throws -> Output {
         let key = try core.key(arguments)
-        let (found, info) = try core.lookup(key, countHit: true)
+        let core = core
+        let (found, info) = try await core.cache.offload { try core.lookup(key, countHit: true) }
         if case .hit(let v) = found { return v }
         return try await shared(key, arguments, force: false, seen: info?.computedAt)
     }
@@ -181,7 +184,7 @@ public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Send
         let lock = try LockFileHandle(path: path)
         if try !lock.tryLock() {
             if !force && core.stampede.serveStale {
-                switch try core.lookup(key, countHit: false, early: false).0 {
+                switch try await offloadedLookup(key) {
                 case .hit(let v), .stale(let v): return v
                 case .miss: break
                 }
@@ -194,18 +197,28 @@ public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Send
         return try await LockOwners.withHeld(path, token) { try await underLock(key, arguments, force: force, seen: seen) }
     }
 
+    /// The stored result, judged without counting a hit, read off the cooperative pool.
+    func offloadedLookup(_ key: [UInt8]) async throws -> MemoCore<Arguments, Output>.Lookup {
+        let core = core
+        return try await core.cache.offload { try core.lookup(key, countHit: false, early: false).0 }
+    }
+
     func underLock(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
-        if !force, case (.hit(let v), let info) = try core.lookup(key, countHit: false, early: false), info?.computedAt != seen {
+        let core = core
+        if !force, case (.hit(let v), let info) = try await core.cache.offload({ try core.lookup(key, countHit: false, early: false) }),
+           info?.computedAt != seen {
             return v
         }
         return try await compute(key, arguments)
     }
 
     func compute(_ key: [UInt8], _ arguments: Arguments) async throws -> Output {
-        let fingerprints = core.fingerprints()
+        let core = core
+        let fingerprints = try await core.cache.offload { core.fingerprints() }
         let start = core.cache.now
         let value = try await body(arguments)
-        try core.save(key, value, computedAt: start, finishedAt: core.cache.now, fingerprints: fingerprints)
+        let finished = core.cache.now
+        try await core.cache.offload { try core.save(key, value, computedAt: start, finishedAt: finished, fingerprints: fingerprints) }
         return value
     }
 }
