@@ -9,6 +9,10 @@
 //   cask-recipe-worker averager <dir> <n> <value>    adds value n times to the Averager "avg"
 //   cask-recipe-worker memo <dir> <arg> <stale|wait>  calls a memoized function with the cross-process
 //                                                   lock; prints "computed" if it ran it, then "result <r>"
+//   cask-recipe-worker lock-hammer <dir> <seconds>   takes and releases the Lock "hot" back to back (blocking
+//                                                   waits, holding 5 ms) until the key "stop" is set or
+//                                                   seconds pass; increments "hammering" once it holds the
+//                                                   lock for the first time; prints "turns <n>" at the end
 //   cask-recipe-worker deque-append <dir> <tag> <n>  appends "<tag>-<i>"
 //   cask-recipe-worker deque-pop <dir> <n>           pops n items from the front (waiting for them)
 #if canImport(Glibc)
@@ -88,6 +92,17 @@ do {
             return "\(x) by \(getpid())"
         }
         emit("result \(try slow(args[3]))")
+    case "lock-hammer":
+        let lock = try Lock(cache: cache, name: "hot")
+        let deadline = SystemClock().now + Double(int(3))
+        var turns = 0
+        while SystemClock().now < deadline {
+            try lock.withLock { _ = usleep(5_000) }
+            turns += 1
+            if turns == 1 { try cache.incr("hammering") }
+            if turns % 16 == 0, try cache.get("stop", as: Bool.self) == true { break }
+        }
+        emit("turns \(turns)")
     case "deque-append":
         let deque = try PersistentDeque<String>(directory: args[2])
         for i in 0..<int(4) { try deque.append("\(args[3])-\(i)") }

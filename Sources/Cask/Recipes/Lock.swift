@@ -9,7 +9,13 @@ import CaskStore
 /// sections that span processes (diskcache's `Lock`).
 ///
 /// It is a `flock` on `<dir>/locks/<name>-<hash>.lock`: waiting sleeps in the kernel (no spinning),
-/// and a process that dies while holding it releases it. Each acquisition opens its own descriptor,
+/// and a process that dies while holding it releases it.
+///
+/// Fairness: every waiter — blocking, with a timeout, or async — waits in a blocking `flock`, the
+/// latter two on a helper thread, so all are queued by the kernel alike and a timed or async waiter
+/// gets the lock under contention as often as a blocking one (none is starved by polling). A waiter
+/// that times out or is cancelled abandons its wait; if the lock reaches it afterwards, it is
+/// released at once. The kernel does not promise first-come, first-served order. Each acquisition opens its own descriptor,
 /// so threads of one process exclude each other too. Not re-entrant: see ``RLock``.
 ///
 /// ```swift
@@ -35,8 +41,9 @@ public struct Lock: Sendable {
         return try body()
     }
 
-    /// As ``withLock(timeout:_:)-(_,()->R)``, waiting by polling with sleeps that suspend the task
-    /// instead of blocking a thread.
+    /// As ``withLock(timeout:_:)-(_,()->R)``, suspending the task instead of blocking its thread:
+    /// a helper thread waits in the kernel's queue for the lock. Cancelling the task stops the wait
+    /// with `CancellationError`.
     public func withLock<R>(timeout: Duration? = nil, _ body: () async throws -> R) async throws -> R {
         let file = try LockFileHandle(path: path)
         try await file.lockAsync(timeout: timeout)
