@@ -116,7 +116,8 @@ extension Cache {
             if pending >= 1 << 20 { try flush() }
         }
         try flush()
-        try set(key, contentsOfFile: temp, expire: expire, tag: tag)
+        // Storing waits for the shard's write lock: off the cooperative pool.
+        try await offload { try self.set(key, contentsOfFile: temp, expire: expire, tag: tag) }
     }
 
     /// Opens the value of `key` for reading piece by piece, or returns nil if absent.
@@ -134,10 +135,14 @@ extension Cache {
 
     // MARK: Async overloads for work that may block long
 
-    /// Runs blocking work off the caller's executor.
+    /// Runs blocking work off the caller's executor. Each call gets a serial queue of its own:
+    /// serial queues run on the overcommitting thread pool, which adds a thread when the others are
+    /// blocked (waiting for a shard's lock, say). The global concurrent queues, and the cooperative
+    /// pool that runs tasks, are limited to about one thread per core, so work blocked there stalls
+    /// every task.
     func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
+            DispatchQueue(label: "cask.blocking").async {
                 continuation.resume(with: Result { try work() })
             }
         }

@@ -9,12 +9,21 @@
 //   cask-recipe-worker averager <dir> <n> <value>    adds value n times to the Averager "avg"
 //   cask-recipe-worker memo <dir> <arg> <stale|wait>  calls a memoized function with the cross-process
 //                                                   lock; prints "computed" if it ran it, then "result <r>"
+//   cask-recipe-worker lock-hammer <dir> <seconds>   takes and releases the Lock "hot" back to back (blocking
+//                                                   waits, holding 5 ms) until the key "stop" is set or
+//                                                   seconds pass; increments "hammering" once it holds the
+//                                                   lock for the first time; prints "turns <n>" at the end
+//   cask-recipe-worker async-blocked <dir> <memo|stream>  holds every shard's write lock (own descriptors) for
+//                                                   2 s while 8 async memoized calls (or set(_:chunks:))
+//                                                   wait for it; prints "slept <s>" (how long an unrelated
+//                                                   10 ms Task.sleep took meanwhile), then "stored <n>"
 //   cask-recipe-worker deque-append <dir> <tag> <n>  appends "<tag>-<i>"
 //   cask-recipe-worker deque-pop <dir> <n>           pops n items from the front (waiting for them)
 #if canImport(Glibc)
 import Glibc
 #endif
 import Cask
+import Dispatch
 
 func emit(_ line: String) {
     let bytes = Array((line + "\n").utf8)
@@ -38,6 +47,44 @@ func unsafeIncrement(_ cache: Cache) throws {
     sched_yield()
     usleep(100)
     try cache.set("counter", n + 1)
+}
+
+/// Async calls wait for shard locks held by another descriptor: does the cooperative pool stay free?
+func asyncBlocked(_ cache: Cache, dir: String, stream: Bool) throws {
+    var held: [Int32] = []
+    while true {
+        let digits = String(held.count)
+        let path = dir + "/shard-" + String(repeating: "0", count: max(0, 3 - digits.count)) + digits + "/lock"
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        if fd < 0 { break }
+        guard flock(fd, LOCK_EX) == 0 else { fail("cannot lock \(path)") }
+        held.append(fd)
+    }
+    guard !held.isEmpty else { fail("no shard in \(dir)") }
+    let locks = held
+    DispatchQueue(label: "release").asyncAfter(deadline: .now() + 2) { for fd in locks { _ = flock(fd, LOCK_UN) } }
+    let double = cache.memoize(name: "double") { (x: Int) async in x * 2 }
+    let finished = DispatchSemaphore(value: 0)
+    for i in 0..<8 {
+        Task.detached {
+            if stream {
+                let chunks = AsyncStream<[UInt8]> { c in c.yield([UInt8](repeating: 7, count: 100)); c.finish() }
+                try? await cache.set("k\(i)", chunks: chunks)
+            } else {
+                _ = try? await double(i)
+            }
+            finished.signal()
+        }
+    }
+    usleep(50_000)   // the calls reach the locks
+    let start = SystemClock().now
+    let slept = DispatchSemaphore(value: 0)
+    Task.detached { try? await Task.sleep(for: .milliseconds(10)); slept.signal() }
+    slept.wait()
+    emit("slept \(SystemClock().now - start)")
+    for _ in 0..<8 { finished.wait() }
+    let stored = try (0..<8).filter { i in stream ? try cache.get("k\(i)", as: [UInt8].self) != nil : try double.isCached(i) }.count
+    emit("stored \(stored)")
 }
 
 let args = CommandLine.arguments
@@ -88,6 +135,20 @@ do {
             return "\(x) by \(getpid())"
         }
         emit("result \(try slow(args[3]))")
+    case "lock-hammer":
+        let lock = try Lock(cache: cache, name: "hot")
+        let deadline = SystemClock().now + Double(int(3))
+        var turns = 0
+        while SystemClock().now < deadline {
+            try lock.withLock { _ = usleep(5_000) }
+            turns += 1
+            if turns == 1 { try cache.incr("hammering") }
+            if turns % 16 == 0, try cache.get("stop", as: Bool.self) == true { break }
+        }
+        emit("turns \(turns)")
+    case "async-blocked":
+        guard args.count > 3 else { fail("async-blocked <dir> <memo|stream>") }
+        try asyncBlocked(cache, dir: args[2], stream: args[3] == "stream")
     case "deque-append":
         let deque = try PersistentDeque<String>(directory: args[2])
         for i in 0..<int(4) { try deque.append("\(args[3])-\(i)") }

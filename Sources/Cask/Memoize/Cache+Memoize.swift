@@ -13,7 +13,8 @@ extension Cache {
     /// - Parameters:
     ///   - name: Names the function in every key; two functions must not share a name.
     ///   - version: Part of every key: bump it when the function's results change meaning, and
-    ///     only this function's stored results stop being used.
+    ///     only this function's stored results stop being used. At most 65,535 bytes of UTF-8
+    ///     (longer: every call throws `invalid-argument`).
     ///   - expire: Time to live of the stored records (the engine removes them then).
     ///   - tag: The records' tag (for ``evict(tag:)``); default `"memo:<name>"`.
     ///   - typed: Put the argument type in the key, so that `f(1)` and `f(1.0)` are distinct calls

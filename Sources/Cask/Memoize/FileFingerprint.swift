@@ -38,7 +38,7 @@ struct FileFingerprint: Codable, Equatable, Sendable {
         case S_IFDIR:
             k = "d"
             var h = TreeHash()
-            Self.fold(directory: path, into: &h, contentHash: contentHash, depth: 0)
+            Self.fold(directory: path, into: &h, contentHash: contentHash, ancestors: [DirectoryID(st)])
             tree = h.value
         default:
             k = "o"
@@ -60,8 +60,19 @@ struct FileFingerprint: Codable, Equatable, Sendable {
         }
     }
 
-    static func fold(directory: String, into h: inout TreeHash, contentHash: Bool, depth: Int) {
-        guard depth < 64, let dir = opendir(directory) else { return }
+    /// A directory's identity, to follow symbolic links without looping.
+    struct DirectoryID: Hashable {
+        var device: UInt64
+        var inode: UInt64
+        init(_ st: stat) { device = UInt64(st.st_dev); inode = UInt64(st.st_ino) }
+    }
+
+    /// Folds every entry beneath `directory` into `h`. Symbolic links are followed (a link's
+    /// target is what the computation reads): an entry is described by its target's size, time and
+    /// inode, a linked directory is walked, except one already on the path from the listed
+    /// directory (a loop), which counts by its identity alone. A dangling link counts as the link.
+    static func fold(directory: String, into h: inout TreeHash, contentHash: Bool, ancestors: Set<DirectoryID>) {
+        guard ancestors.count <= 64, let dir = opendir(directory) else { return }
         var names: [String] = []
         while let e = readdir(dir) {
             let name = withUnsafePointer(to: e.pointee.d_name) {
@@ -74,12 +85,14 @@ struct FileFingerprint: Codable, Equatable, Sendable {
             let child = directory + "/" + name
             var st = stat()
             h.add(Array(name.utf8))
-            guard lstat(child, &st) == 0 else { h.add([0]); continue }
+            guard cask_stat(child, &st) == 0 || lstat(child, &st) == 0 else { h.add([0]); continue }
             h.add(UInt64(bitPattern: Int64(st.st_size)))
             h.add(UInt64(bitPattern: Int64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_mtim.tv_nsec)))
             h.add(UInt64(st.st_ino))
             if st.st_mode & S_IFMT == S_IFDIR {
-                fold(directory: child, into: &h, contentHash: contentHash, depth: depth + 1)
+                let id = DirectoryID(st)
+                if ancestors.contains(id) { h.add([1]); continue }
+                fold(directory: child, into: &h, contentHash: contentHash, ancestors: ancestors.union([id]))
             } else if contentHash && st.st_mode & S_IFMT == S_IFREG {
                 h.add(UInt64(crc(of: child) ?? 0))
             }

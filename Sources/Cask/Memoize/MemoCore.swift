@@ -11,11 +11,16 @@ public struct StampedeProtection: Sendable, Equatable {
     /// Concurrent callers of one call in this process share one computation (default on). They
     /// also share its error, if it throws.
     public var singleFlight: Bool
-    /// On a miss, take a lock file (`<dir>/locks/memo-…​.lock`, `flock`) so that one process
-    /// computes while the others wait for its result (default off).
+    /// On a miss, take a lock file (`<dir>/locks/memo-stripe-<i>-….lock`, `flock`) so that one
+    /// process computes while the others wait for its result (default off). Calls share a fixed
+    /// pool of 256 lock files by key hash, so unrelated calls on one stripe also wait for each other;
+    /// a memoized function calling another whose key falls on the stripe it holds proceeds.
     public var crossProcessLock: Bool
     /// With ``crossProcessLock``: a caller that finds the lock held and a stale result (one that
-    /// no longer passes the validity policies) returns the stale result instead of waiting.
+    /// no longer passes the validity policies) returns the stale result instead of waiting. Stale
+    /// results are then kept past their time-based validity (until `expire`). Without
+    /// ``crossProcessLock`` this has no effect: nothing is served stale, and results expire from
+    /// the store at their earliest time-based limit as usual.
     public var serveStale: Bool
     /// Early probabilistic recomputation (Vattani et al. 2015, "XFetch"): a hit is recomputed when
     /// `now − delta × beta × ln(random()) ≥ expiry`, where delta is the stored compute duration and
@@ -129,8 +134,9 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
         let envelope = MemoEnvelope(resultEncoding: encoding, version: version, computedAt: computedAt,
                                     computeDuration: max(0, finishedAt - computedAt), fingerprints: fingerprints, result: bytes)
         // Without stale serving, a record outlives no time-based policy: the engine removes it then.
+        // (Stale results are served only with the cross-process lock: without it they are not kept.)
         var end = expire.map { $0.expireTime(from: computedAt) } ?? Int64.max
-        if !stampede.serveStale {
+        if !(stampede.serveStale && stampede.crossProcessLock) {
             for p in validity { if let h = p.horizon(computedAt: computedAt) { end = min(end, h) } }
         }
         let now = cache.now
@@ -168,7 +174,18 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
     /// The key of the flight and of the lock file for a call.
     func flightKey(_ key: [UInt8]) -> [UInt8] { Array(cache.directory.utf8) + [0] + key }
 
-    func lockFile(_ key: [UInt8]) throws -> LockFileHandle {
-        try LockFileHandle(path: cache.lockFilePath(Array("memo-\(name)".utf8) + [0] + key))
+    /// The lock file of a call: one of ``MemoLockStripes/count`` files shared by every memoized
+    /// function of the directory, so their number stays bounded.
+    func lockPath(_ key: [UInt8]) throws -> String {
+        try cache.lockFilePath(Array("memo-stripe-\(MemoLockStripes.stripe(key))".utf8))
+    }
+}
+
+/// The cross-process memoize lock is a fixed pool of lock files, chosen by the call key's hash.
+enum MemoLockStripes {
+    static let count = 256
+
+    static func stripe(_ key: [UInt8]) -> Int {
+        Int(key.withUnsafeBytes { KeyHash.hash($0) } % UInt64(count))
     }
 }

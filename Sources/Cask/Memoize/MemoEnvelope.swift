@@ -12,19 +12,26 @@ import FoundationEssentials
 /// `t` is present only for `typed` functions (then `f(1)` and `f(1.0)` are different calls). The
 /// field names sort so that every key of one function starts with the same bytes
 /// (`j{"fn":"<name>",`), which is how ``MemoizedFunction/clear()`` finds them.
+///
+/// `x` is written through ``Canonical``: sets, and dictionaries whose keys are neither strings nor
+/// integers, are ordered by their elements' (keys') encoded bytes, so they too give one key in every
+/// process; everything else is the plain sorted-key JSON.
 struct MemoCallKey<Part: Encodable>: Encodable {
     var fn: String
     var t: String?
     var v: String
-    var x: Part
+    var x: Canonical<Part>
 
     /// The key's bytes. Unlike ``CodableKey``, an argument JSON cannot represent (a non-finite
     /// `Double`, say) is an error here: a memoized call must never share a key by accident.
     static func bytes(name: String, version: String, type: String?, part: Part) throws -> [UInt8] {
+        guard version.utf8.count <= MemoEnvelope.maxVersionLength else {
+            throw CaskError(.invalidArgument, "version of memoized function \(name) is longer than \(MemoEnvelope.maxVersionLength) bytes")
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do {
-            return [0x6A] + Array(try encoder.encode(MemoCallKey(fn: name, t: type, v: version, x: part)))
+            return [0x6A] + Array(try encoder.encode(MemoCallKey(fn: name, t: type, v: version, x: Canonical(part))))
         } catch {
             throw CaskError(.invalidArgument, "arguments of memoized function \(name) cannot be encoded as a key: \(error)")
         }
@@ -58,6 +65,8 @@ struct MemoCallKey<Part: Encodable>: Encodable {
 struct MemoEnvelope: Sendable {
     static let magic: [UInt8] = Array("CKM1".utf8)
     static let headerSize = 32
+    /// The version's length is a 16-bit field.
+    static let maxVersionLength = Int(UInt16.max)
 
     var resultEncoding: ValueEncoding
     var version: String

@@ -53,21 +53,30 @@ public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable 
     @discardableResult
     public func clear() throws -> Int { try core.clear() }
 
+    /// Computes through the single flight. `recompute` (force) never waits for a running normal
+    /// call: it must run the function, so it computes on its own.
     func shared(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
         let fk = core.flightKey(key)
-        guard core.stampede.singleFlight, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
-            return try locked(key, arguments, force: force, seen: seen)
+        while true {
+            guard core.stampede.singleFlight, !force, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
+                return try locked(key, arguments, force: force, seen: seen)
+            }
+            guard leader else {
+                do { return try flight.wait() } catch is FlightAbandoned { continue }
+            }
+            defer { FlightBoard.leave(fk) }
+            let outcome = Result { try locked(key, arguments, force: force, seen: seen) }
+            flight.finish(outcome, leaderCancelled: withUnsafeCurrentTask { $0?.isCancelled ?? false })
+            return try outcome.get()
         }
-        guard leader else { return try flight.wait() }
-        defer { FlightBoard.leave(fk) }
-        let outcome = Result { try locked(key, arguments, force: force, seen: seen) }
-        flight.finish(outcome)
-        return try outcome.get()
     }
 
     func locked(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
         guard core.stampede.crossProcessLock else { return try compute(key, arguments) }
-        let lock = try core.lockFile(key)
+        let path = try core.lockPath(key)
+        // This thread already holds the stripe (a memoized call inside a memoized call).
+        if LockOwners.isHeldByCurrentContext(path) { return try underLock(key, arguments, force: force, seen: seen) }
+        let lock = try LockFileHandle(path: path)
         if try !lock.tryLock() {
             if !force && core.stampede.serveStale {
                 switch try core.lookup(key, countHit: false, early: false).0 {
@@ -78,6 +87,12 @@ public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable 
             try lock.lock()
         }
         defer { lock.unlock() }
+        let token = LockOwners.claim(path, thread: LockOwners.currentThread)
+        defer { LockOwners.release(path, token) }
+        return try underLock(key, arguments, force: force, seen: seen)
+    }
+
+    func underLock(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
         // Another process may have stored a result while this one waited.
         if !force, case (.hit(let v), let info) = try core.lookup(key, countHit: false, early: false), info?.computedAt != seen {
             return v
@@ -114,10 +129,13 @@ public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Send
     public var cache: Cache { core.cache }
 
     /// The stored result for `arguments` if it is valid, else the function's result (stored).
-    /// Concurrent callers of one call share one computation; waiting suspends, never blocks a thread.
+    /// Concurrent callers of one call share one computation; waiting suspends, never blocks a
+    /// thread of the cooperative pool (reads and writes of the store, which may wait for a shard's
+    /// lock, run on a dispatch queue).
     public func callAsFunction(_ arguments: Arguments) async throws -> Output {
         let key = try core.key(arguments)
-        let (found, info) = try core.lookup(key, countHit: true)
+        let core = core
+        let (found, info) = try await core.cache.offload { try core.lookup(key, countHit: true) }
         if case .hit(let v) = found { return v }
         return try await shared(key, arguments, force: false, seen: info?.computedAt)
     }
@@ -141,25 +159,33 @@ public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Send
     @discardableResult
     public func clear() throws -> Int { try core.clear() }
 
+    /// Computes through the single flight: a waiter whose leader was cancelled tries again; a
+    /// cancelled waiter stops waiting at once; `recompute` (force) never waits for a normal call.
     func shared(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
         let fk = core.flightKey(key)
-        guard core.stampede.singleFlight, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
-            return try await locked(key, arguments, force: force, seen: seen)
+        while true {
+            guard core.stampede.singleFlight, !force, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
+                return try await locked(key, arguments, force: force, seen: seen)
+            }
+            guard leader else {
+                do { return try await flight.value() } catch is FlightAbandoned { continue }
+            }
+            defer { FlightBoard.leave(fk) }
+            let outcome: Result<Output, any Error>
+            do { outcome = .success(try await locked(key, arguments, force: force, seen: seen)) } catch { outcome = .failure(error) }
+            flight.finish(outcome, leaderCancelled: Task.isCancelled)
+            return try outcome.get()
         }
-        guard leader else { return try await flight.value() }
-        defer { FlightBoard.leave(fk) }
-        let outcome: Result<Output, any Error>
-        do { outcome = .success(try await locked(key, arguments, force: force, seen: seen)) } catch { outcome = .failure(error) }
-        flight.finish(outcome)
-        return try outcome.get()
     }
 
     func locked(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
         guard core.stampede.crossProcessLock else { return try await compute(key, arguments) }
-        let lock = try core.lockFile(key)
+        let path = try core.lockPath(key)
+        if LockOwners.isHeldByCurrentContext(path) { return try await underLock(key, arguments, force: force, seen: seen) }
+        let lock = try LockFileHandle(path: path)
         if try !lock.tryLock() {
             if !force && core.stampede.serveStale {
-                switch try core.lookup(key, countHit: false, early: false).0 {
+                switch try await offloadedLookup(key) {
                 case .hit(let v), .stale(let v): return v
                 case .miss: break
                 }
@@ -167,17 +193,33 @@ public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Send
             try await lock.lockAsync()
         }
         defer { lock.unlock() }
-        if !force, case (.hit(let v), let info) = try core.lookup(key, countHit: false, early: false), info?.computedAt != seen {
+        let token = LockOwners.claim(path, thread: nil)
+        defer { LockOwners.release(path, token) }
+        return try await LockOwners.withHeld(path, token) { try await underLock(key, arguments, force: force, seen: seen) }
+    }
+
+    /// The stored result, judged without counting a hit, read off the cooperative pool.
+    func offloadedLookup(_ key: [UInt8]) async throws -> MemoCore<Arguments, Output>.Lookup {
+        let core = core
+        return try await core.cache.offload { try core.lookup(key, countHit: false, early: false).0 }
+    }
+
+    func underLock(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
+        let core = core
+        if !force, case (.hit(let v), let info) = try await core.cache.offload({ try core.lookup(key, countHit: false, early: false) }),
+           info?.computedAt != seen {
             return v
         }
         return try await compute(key, arguments)
     }
 
     func compute(_ key: [UInt8], _ arguments: Arguments) async throws -> Output {
-        let fingerprints = core.fingerprints()
+        let core = core
+        let fingerprints = try await core.cache.offload { core.fingerprints() }
         let start = core.cache.now
         let value = try await body(arguments)
-        try core.save(key, value, computedAt: start, finishedAt: core.cache.now, fingerprints: fingerprints)
+        let finished = core.cache.now
+        try await core.cache.offload { try core.save(key, value, computedAt: start, finishedAt: finished, fingerprints: fingerprints) }
         return value
     }
 }

@@ -2,11 +2,18 @@ import Dispatch
 import Synchronization
 import CaskStore
 
+/// Thrown to a waiter whose flight's leader gave up because it was cancelled: the waiter was not,
+/// so it tries again (and computes the result itself if nobody else is).
+struct FlightAbandoned: Error {}
+
 /// One computation in progress that other callers of the same key wait for.
 final class Flight<Value: Sendable>: Sendable {
     struct State {
         var outcome: Result<Value, any Error>?
-        var waiters: [CheckedContinuation<Value, any Error>] = []
+        var waiters: [UInt64: CheckedContinuation<Value, any Error>] = [:]
+        /// Waiters cancelled before their continuation was registered.
+        var cancelled: Set<UInt64> = []
+        var nextWaiter: UInt64 = 0
         var blockedThreads = 0
     }
 
@@ -14,13 +21,19 @@ final class Flight<Value: Sendable>: Sendable {
     /// Signalled once per blocked thread when the outcome is known.
     let done = DispatchSemaphore(value: 0)
 
-    func finish(_ outcome: Result<Value, any Error>) {
-        let (waiters, blocked) = state.withLock { s -> ([CheckedContinuation<Value, any Error>], Int) in
-            s.outcome = outcome
-            defer { s.waiters = []; s.blockedThreads = 0 }
-            return (s.waiters, s.blockedThreads)
+    /// Publishes the leader's outcome. A failure of a cancelled leader (or a `CancellationError`)
+    /// is not the waiters' outcome: they get ``FlightAbandoned`` and try again.
+    func finish(_ outcome: Result<Value, any Error>, leaderCancelled: Bool) {
+        var shared = outcome
+        if case .failure(let error) = outcome, leaderCancelled || error is CancellationError {
+            shared = .failure(FlightAbandoned())
         }
-        for w in waiters { w.resume(with: outcome) }
+        let (waiters, blocked) = state.withLock { s -> ([CheckedContinuation<Value, any Error>], Int) in
+            s.outcome = shared
+            defer { s.waiters = [:]; s.blockedThreads = 0 }
+            return (Array(s.waiters.values), s.blockedThreads)
+        }
+        for w in waiters { w.resume(with: shared) }
         for _ in 0..<blocked { done.signal() }
     }
 
@@ -35,14 +48,27 @@ final class Flight<Value: Sendable>: Sendable {
         return try state.withLock { $0.outcome }!.get()
     }
 
-    /// Suspends the calling task until the outcome is known.
+    /// Suspends the calling task until the outcome is known; a cancelled task stops waiting at
+    /// once with `CancellationError` (the computation goes on for the others).
     func value() async throws -> Value {
-        try await withCheckedThrowingContinuation { c in
-            let ready = state.withLock { s -> Result<Value, any Error>? in
-                if s.outcome == nil { s.waiters.append(c) }
-                return s.outcome
+        let id = state.withLock { s in s.nextWaiter += 1; return s.nextWaiter }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { c in
+                let ready = state.withLock { s -> Result<Value, any Error>? in
+                    if let outcome = s.outcome { return outcome }
+                    if s.cancelled.remove(id) != nil { return .failure(CancellationError()) }
+                    s.waiters[id] = c
+                    return nil
+                }
+                if let ready { c.resume(with: ready) }
             }
-            if let ready { c.resume(with: ready) }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<Value, any Error>? in
+                if let c = s.waiters.removeValue(forKey: id) { return c }
+                if s.outcome == nil { s.cancelled.insert(id) }
+                return nil
+            }
+            waiter?.resume(throwing: CancellationError())
         }
     }
 }

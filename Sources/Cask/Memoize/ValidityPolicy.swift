@@ -22,7 +22,8 @@ public struct ValidityPolicy: Sendable {
 
     let rule: Rule
 
-    /// Valid for `duration` after the result was computed.
+    /// Valid for `duration` after the result was computed. A result whose computed-at time is
+    /// later than now (the clock was moved back) is not valid.
     public static func expires(after duration: Duration) -> ValidityPolicy {
         let (s, a) = duration.components
         return ValidityPolicy(rule: .ttl(s * 1_000_000 + a / 1_000_000_000_000))
@@ -30,7 +31,8 @@ public struct ValidityPolicy: Sendable {
 
     /// Valid until the end of the calendar period (day, hour, week) in which it was computed, in
     /// `timeZone`: a result computed at 09:00 with `.day` is served all day and recomputed by the
-    /// first call of the next day. Weeks start on Monday (ISO 8601).
+    /// first call of the next day. Weeks start on Monday (ISO 8601). A result computed in a later
+    /// period than now (the clock was moved back) is not valid.
     public static func calendarPeriod(_ period: CalendarPeriod, in timeZone: TimeZone) -> ValidityPolicy {
         ValidityPolicy(rule: .period(period, timeZone))
     }
@@ -39,6 +41,10 @@ public struct ValidityPolicy: Sendable {
     /// and inode (a directory: the same for every entry beneath it), and with `contentHash` the
     /// same CRC-32 of the contents. A file that is missing, or appears, is a change. Replacing a
     /// file by renaming another over it is a change (new inode) even with identical contents.
+    ///
+    /// Symbolic links are followed, listed directly or found inside a listed directory: what counts
+    /// is the target (a linked directory is walked; a link back into the tree is not walked again,
+    /// and a dangling link counts as the link itself).
     ///
     /// Without `contentHash`, a rewrite of the same size within the file system's timestamp
     /// granularity (a few milliseconds on Linux) is not noticed; with it, every hit reads the files.
@@ -65,8 +71,11 @@ public struct ValidityPolicy: Sendable {
     func holds(_ info: MemoEntryInfo, fingerprints: [UInt8], now: Int64) -> Bool {
         switch rule {
         case .ttl, .period:
-            guard let end = horizon(computedAt: Int64((info.computedAt * 1e6).rounded())) else { return true }
-            return now < end
+            let computedAt = Int64((info.computedAt * 1e6).rounded())
+            guard let end = horizon(computedAt: computedAt) else { return true }
+            // A result computed "in the future" (the clock was moved back) belongs to another
+            // period: it is not valid now.
+            return computedAt <= now && now < end
         case .files(let paths, let hash):
             guard let stored = try? JSONDecoder().decode([FileFingerprint].self, from: Data(fingerprints)) else { return false }
             let current = paths.map { FileFingerprint(path: $0, contentHash: hash) }

@@ -1,9 +1,21 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CaskStore
+
 /// A lock shared by every thread and process that opens the same cache directory, for critical
 /// sections that span processes (diskcache's `Lock`).
 ///
 /// It is a `flock` on `<dir>/locks/<name>-<hash>.lock`: waiting sleeps in the kernel (no spinning),
-/// and a process that dies while holding it releases it. Each acquisition opens its own descriptor,
+/// and a process that dies while holding it releases it.
+///
+/// Fairness: every waiter — blocking, with a timeout, or async — waits in a blocking `flock`, the
+/// latter two on a helper thread, so all are queued by the kernel alike and a timed or async waiter
+/// gets the lock under contention as often as a blocking one (none is starved by polling). A waiter
+/// that times out or is cancelled abandons its wait; if the lock reaches it afterwards, it is
+/// released at once. The kernel does not promise first-come, first-served order. Each acquisition opens its own descriptor,
 /// so threads of one process exclude each other too. Not re-entrant: see ``RLock``.
 ///
 /// ```swift
@@ -29,8 +41,9 @@ public struct Lock: Sendable {
         return try body()
     }
 
-    /// As ``withLock(timeout:_:)-(_,()->R)``, waiting by polling with sleeps that suspend the task
-    /// instead of blocking a thread.
+    /// As ``withLock(timeout:_:)-(_,()->R)``, suspending the task instead of blocking its thread:
+    /// a helper thread waits in the kernel's queue for the lock. Cancelling the task stops the wait
+    /// with `CancellationError`.
     public func withLock<R>(timeout: Duration? = nil, _ body: () async throws -> R) async throws -> R {
         let file = try LockFileHandle(path: path)
         try await file.lockAsync(timeout: timeout)
@@ -66,14 +79,18 @@ public final class HeldLock: Sendable {
 /// A re-entrant ``Lock``: its owner may take it again while holding it, and it is released when
 /// the outermost ``withLock(_:)-(()->R)`` returns (diskcache's `RLock`).
 ///
-/// The owner is the current task, or the current thread outside tasks: ownership is recorded in a
-/// task-local value, so child tasks created inside the critical section count as the owner too
-/// (they run while their parent waits for them, but not exclusively of each other).
+/// The owner is the acquiring context: for the synchronous ``withLock(_:)-(()->R)``, the thread
+/// that took it; for the asynchronous one, the task that took it and the child tasks it creates
+/// while it holds the lock (they run while their parent waits for them, but not exclusively of
+/// each other). Every acquisition has its own token, recorded as the lock's current owner in this
+/// process until it is released: a task created inside the critical section that runs after it,
+/// or a task started from a synchronous section, is not the owner and takes the lock like anyone else.
 public struct RLock: Sendable {
     /// The lock file.
     public let path: String
 
-    @TaskLocal static var held: Set<String> = []
+    /// The tokens of the async acquisitions the current task (or its parent) made, by lock path.
+    @TaskLocal static var held: [String: UInt64] = [:]
 
     public init(cache: Cache, name: String) throws {
         path = try cache.lockFilePath(Array("rlock-\(name)".utf8))
@@ -81,23 +98,79 @@ public struct RLock: Sendable {
 
     /// Runs `body` holding the lock, taking it unless the caller already holds it.
     public func withLock<R>(_ body: () throws -> R) throws -> R {
-        if RLock.held.contains(path) { return try body() }
+        if isHeldByCurrentOwner { return try body() }
         let file = try LockFileHandle(path: path)
         try file.lock()
         defer { file.unlock() }
-        return try RLock.$held.withValue(RLock.held.union([path])) { try body() }
+        let token = LockOwners.claim(path, thread: LockOwners.currentThread)
+        defer { LockOwners.release(path, token) }
+        return try body()
     }
 
     /// Runs `body` holding the lock, taking it (without blocking a thread) unless the caller
     /// already holds it.
     public func withLock<R>(_ body: () async throws -> R) async throws -> R {
-        if RLock.held.contains(path) { return try await body() }
+        if isHeldByCurrentOwner { return try await body() }
         let file = try LockFileHandle(path: path)
         try await file.lockAsync()
         defer { file.unlock() }
-        return try await RLock.$held.withValue(RLock.held.union([path])) { try await body() }
+        let token = LockOwners.claim(path, thread: nil)
+        defer { LockOwners.release(path, token) }
+        return try await LockOwners.withHeld(path, token, body)
     }
 
-    /// True if the current task or thread holds the lock.
-    public var isHeldByCurrentOwner: Bool { RLock.held.contains(path) }
+    /// True if the current thread (synchronous acquisition) or task (asynchronous acquisition)
+    /// holds the lock.
+    public var isHeldByCurrentOwner: Bool { LockOwners.isHeldByCurrentContext(path) }
+}
+
+/// Which acquisition holds each re-entrant lock in this process (at most one at a time: the
+/// `flock` excludes the others).
+enum LockOwners {
+    struct Owner {
+        var token: UInt64
+        /// The owning thread of a synchronous acquisition; nil for an asynchronous one.
+        var thread: UInt?
+    }
+
+    static let owners = Locked<(next: UInt64, byPath: [String: Owner])>((1, [:]))
+
+    static var currentThread: UInt {
+        #if canImport(Darwin)
+        UInt(bitPattern: pthread_self())
+        #else
+        UInt(pthread_self())
+        #endif
+    }
+
+    static func claim(_ path: String, thread: UInt?) -> UInt64 {
+        owners.withLock { o in
+            let token = o.next
+            o.next += 1
+            o.byPath[path] = Owner(token: token, thread: thread)
+            return token
+        }
+    }
+
+    static func release(_ path: String, _ token: UInt64) {
+        owners.withLock { o in if o.byPath[path]?.token == token { o.byPath[path] = nil } }
+    }
+
+    static func owner(_ path: String) -> Owner? { owners.withLock { $0.byPath[path] } }
+
+    /// True if the current thread holds `path` by a synchronous acquisition, or the current task
+    /// (or its parent) by an asynchronous one that is still the current owner.
+    static func isHeldByCurrentContext(_ path: String) -> Bool {
+        guard let owner = owner(path) else { return false }
+        if let thread = owner.thread { return thread == currentThread }
+        return RLock.held[path] == owner.token
+    }
+
+    /// Runs `body` with `token` recorded in the task-local holds, so that the task and its child
+    /// tasks count as the owner of `path`.
+    static func withHeld<R>(_ path: String, _ token: UInt64, _ body: () async throws -> R) async rethrows -> R {
+        var mine = RLock.held
+        mine[path] = token
+        return try await RLock.$held.withValue(mine) { try await body() }
+    }
 }

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CCaskSupport
 import CaskStore
+import Dispatch
 
 /// One open descriptor of a lock file under `<cache>/locks/`, locked with `flock`.
 ///
@@ -43,34 +44,114 @@ final class LockFileHandle: Sendable {
         }
     }
 
-    /// Waits without blocking a thread: tries, then sleeps 0.5 ms doubling to 16 ms, until the
-    /// lock is taken or `timeout` passes (then throws `.timedOut`).
+    /// Waits without blocking a task thread: a helper thread waits in a blocking `flock`, so this
+    /// waiter is queued by the kernel with every other blocking waiter (a polling waiter would lose
+    /// to them under contention). Gives up after `timeout` with `.timedOut`, or on cancellation
+    /// with `CancellationError`; a lock that arrives after that is released at once.
     func lockAsync(timeout: Duration? = nil) async throws {
-        let start = ContinuousClock.now
-        var pause = Duration.microseconds(500)
-        while try !tryLock() {
-            if let timeout, ContinuousClock.now - start >= timeout {
-                throw CaskError(.timedOut, "lock not acquired within \(timeout)", path: path)
+        if try tryLock() { return }
+        let wait = LockWait(file: self)
+        let timer = timeout.map { t in
+            Task { [wait] in
+                try? await Task.sleep(for: t)
+                wait.giveUp(CaskError(.timedOut, "lock not acquired within \(t)", path: path))
             }
-            try await Task.sleep(for: pause)
-            pause = min(pause * 2, .milliseconds(16))
+        }
+        defer { timer?.cancel() }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in wait.start(c) }
+        } onCancel: {
+            wait.giveUp(CancellationError())
         }
     }
 
-    /// Blocking wait with a timeout: polls as ``lockAsync(timeout:)`` does, sleeping the thread.
+    /// Blocking wait with a timeout, as ``lockAsync(timeout:)``: a helper thread waits in `flock`
+    /// while this one waits for it up to `timeout`.
     func lock(timeout: Duration) throws {
-        let start = ContinuousClock.now
-        var pause: UInt32 = 500
-        while try !tryLock() {
-            if ContinuousClock.now - start >= timeout {
-                throw CaskError(.timedOut, "lock not acquired within \(timeout)", path: path)
-            }
-            usleep(pause)
-            pause = min(pause * 2, 16_000)
+        if try tryLock() { return }
+        let wait = LockWait(file: self)
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Locked<Result<Void, any Error>?>(nil)
+        wait.start { result in outcome.withLock { $0 = result }; done.signal() }
+        let (s, a) = timeout.components
+        let micros = max(0, s) * 1_000_000 + max(0, a) / 1_000_000_000_000
+        if done.wait(timeout: .now() + .microseconds(Int(min(micros, Int64(Int32.max) * 1_000)))) == .timedOut {
+            wait.giveUp(CaskError(.timedOut, "lock not acquired within \(timeout)", path: path))
+            done.wait()
         }
+        try outcome.withLock { $0 }!.get()
     }
 
     func unlock() { _ = cask_flock(fd, LOCK_UN) }
+}
+
+/// One wait for a lock file in a blocking `flock` on a helper thread (a serial dispatch queue of
+/// its own, which runs on the overcommitting pool). The waiter is told once: locked, or the reason
+/// it gave up. If the lock arrives after the waiter gave up, the helper releases it at once; the
+/// helper keeps the handle (and its descriptor) alive until its `flock` returns.
+final class LockWait: Sendable {
+    enum Phase { case waiting, done }
+
+    let file: LockFileHandle
+    struct State {
+        var phase = Phase.waiting
+        var notify: (@Sendable (Result<Void, any Error>) -> Void)?
+        /// Why the waiter gave up, if it did before the wait began.
+        var reason: (any Error)?
+    }
+
+    let state = Locked(State())
+
+    init(file: LockFileHandle) { self.file = file }
+
+    func start(_ continuation: CheckedContinuation<Void, any Error>) {
+        start { continuation.resume(with: $0) }
+    }
+
+    func start(_ notify: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        let abandoned = state.withLock { s -> (any Error)? in
+            if s.phase == .done { return s.reason ?? CancellationError() }
+            s.notify = notify
+            return nil
+        }
+        if let abandoned {
+            // Gave up before the wait began (cancelled at once): nothing to wait for.
+            notify(.failure(abandoned))
+            return
+        }
+        DispatchQueue(label: "cask.lock-wait").async { [self] in
+            var result: Result<Void, any Error> = .success(())
+            while cask_flock(file.fd, LOCK_EX) != 0 {
+                guard errno == EINTR else {
+                    result = .failure(CaskError(.io, "cannot lock", path: file.path, errno: errno))
+                    break
+                }
+            }
+            let notify = state.withLock { s -> (@Sendable (Result<Void, any Error>) -> Void)? in
+                guard s.phase == .waiting else { return nil }
+                s.phase = .done
+                defer { s.notify = nil }
+                return s.notify
+            }
+            if let notify {
+                notify(result)
+            } else if case .success = result {
+                file.unlock()   // arrived late: hand it back
+            }
+        }
+    }
+
+    /// Stops waiting with `error` unless the lock was already taken (then the waiter has it).
+    func giveUp(_ error: any Error) {
+        let notify = state.withLock { s -> (@Sendable (Result<Void, any Error>) -> Void)? in
+            guard s.phase == .waiting else { return nil }
+            s.phase = .done
+            s.reason = error
+            defer { s.notify = nil }
+            return s.notify
+        }
+        notify?(.failure(error))
+    }
 }
 
 extension Cache {
