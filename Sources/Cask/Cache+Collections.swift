@@ -29,7 +29,7 @@ extension Cache {
     /// Stores several key-value pairs, taking each shard's write lock once.
     public func set<K: CacheKey, V: Encodable>(many items: [(K, V)], expire: Expiry? = nil, tag: String? = nil) throws {
         let t = now
-        let exp = expireTime(expire, now: t)
+        let exp = try expireTime(expire, now: t)
         var prepared: [Prepared] = []
         do {
             for (_, v) in items {

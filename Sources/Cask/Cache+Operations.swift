@@ -140,8 +140,8 @@ extension Cache {
     public func add<V: Encodable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) throws -> Bool {
         let (encoding, bytes) = try ValueCodec.encode(value, coder: coder)
         let t = now
+        let exp = try expireTime(expire, now: t)
         let prepared = try prepare(encoding, bytes)
-        let exp = expireTime(expire, now: t)
         let added: Bool
         let replaced: [UInt8]?
         do {

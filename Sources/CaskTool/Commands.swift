@@ -8,12 +8,12 @@ struct SetCommand: ParsableCommand {
     @OptionGroup var location: CacheLocation
     @Argument(help: "The key (a string).") var key: String
     @Argument(help: "The value; read from standard input when omitted.") var value: String?
-    @Option(help: "Seconds until the entry expires.") var expire: Double?
+    @Option(help: "Seconds until the entry expires (more than about 292,000 years, or inf: never).") var expire: Double?
     @Option(help: "A tag for the entry.") var tag: String?
     @Flag(help: "Make the write durable (fsync) before returning.") var sync = false
 
     func validate() throws {
-        if let expire, !(expire > 0 && expire.isFinite) { throw ValidationError("--expire must be a positive number of seconds") }
+        if let expire, !(expire > 0) { throw ValidationError("--expire must be a positive number of seconds") }
     }
 
     func run() throws {

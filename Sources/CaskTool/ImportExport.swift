@@ -98,7 +98,8 @@ struct ImportCommand: ParsableCommand {
         }
         var expire: Expiry?
         if let e = object["expire"] {
-            guard let seconds = (e as? NSNumber)?.doubleValue, seconds > 0, seconds.isFinite else {
+            // Too far away to represent (past the Int64 µs range): never expires, as in the API.
+            guard let seconds = (e as? NSNumber)?.doubleValue, seconds > 0 else {
                 throw LineError(message: "\"expire\" must be a positive number of seconds")
             }
             expire = Expiry(seconds: seconds)

@@ -129,7 +129,7 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
         let envelope = MemoEnvelope(resultEncoding: encoding, version: version, computedAt: computedAt,
                                     computeDuration: max(0, finishedAt - computedAt), fingerprints: fingerprints, result: bytes)
         // Without stale serving, a record outlives no time-based policy: the engine removes it then.
-        var end = expire.map { $0.expireTime(from: computedAt) } ?? Int64.max
+        var end = try expire.flatMap { try $0.expireTime(from: computedAt) } ?? Int64.max
         if !stampede.serveStale {
             for p in validity { if let h = p.horizon(computedAt: computedAt) { end = min(end, h) } }
         }
