@@ -13,41 +13,51 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "Durability of the writes: never, interval, always.") var sync: SyncChoice = .never
     @Flag(help: "Print each key once its write is acknowledged (stdout is flushed after each).") var ack = false
 
+    /// The longest line `import` reads (bytes, newline excluded); a longer one fails on its own.
+    /// 256 MiB holds a value of about 190 MiB in base64; store larger ones with `cask set`.
+    static let maxLineLength = 256 << 20
+
     func run() throws {
         let cache = try location.open(create: true, durability: sync.durability)
         var failed = 0
         var done = 0
         var lineNumber = 0
-        var pending: [UInt8] = []
+        var splitter = LineSplitter(maxLineLength: Self.maxLineLength)
         let input = FileHandle.standardInput
-        func handle(_ line: ArraySlice<UInt8>) throws {
+        func handle(_ line: LineSplitter.Line) throws {
             lineNumber += 1
-            guard !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) else { return }
             do {
-                let (key, display, value, expire, tag) = try parseLine(Data(line))
-                try cache.setStored(rawKey: key, value, expire: expire, tag: tag)
+                guard case .text(let text) = line else {
+                    throw LineError(message: "line longer than the maximum of \(Self.maxLineLength) bytes")
+                }
+                guard !text.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) else { return }
+                let parsed = try parseLine(Data(text))
+                do {
+                    try store(parsed, in: cache)
+                } catch let e as CaskError where e.code == .invalidArgument {
+                    // Bad input of this line only (a key, tag or value over a limit): skip it.
+                    throw LineError(message: e.description)
+                }
                 done += 1
                 if ack {
-                    FileHandle.standardOutput.write(Data((display + "\n").utf8))
+                    FileHandle.standardOutput.write(Data((parsed.display + "\n").utf8))
                 }
                 if done % 10_000 == 0 { Console.progress("imported \(done) lines") }
             } catch let e as LineError {
                 failed += 1
                 Console.error("line \(lineNumber): \(e.message)")
+            } catch {
+                Console.endProgress()
+                Console.error("line \(lineNumber): stopped; \(done) lines stored before it")
+                throw error
             }
         }
         while true {
             let chunk = input.availableData
             if chunk.isEmpty { break }
-            pending += chunk
-            var start = pending.startIndex
-            while let nl = pending[start...].firstIndex(of: 0x0A) {
-                try handle(pending[start..<nl])
-                start = nl + 1
-            }
-            pending.removeSubrange(pending.startIndex..<start)
+            try splitter.feed([UInt8](chunk), handle)
         }
-        if !pending.isEmpty { try handle(pending[...]) }
+        try splitter.finish(handle)
         Console.endProgress()
         try cache.close()
         if failed > 0 {
@@ -57,7 +67,20 @@ struct ImportCommand: ParsableCommand {
 
     struct LineError: Error { var message: String }
 
-    func parseLine(_ data: Data) throws -> ([UInt8], String, StoredValue, Expiry?, String?) {
+    /// One parsed line: what to store, and the key as `--ack` prints it.
+    struct ImportLine {
+        var key: [UInt8]
+        var display: String
+        var value: StoredValue
+        var expire: Expiry?
+        var tag: String?
+    }
+
+    func store(_ line: ImportLine, in cache: Cache) throws {
+        try cache.setStored(rawKey: line.key, line.value, expire: line.expire, tag: line.tag)
+    }
+
+    func parseLine(_ data: Data) throws -> ImportLine {
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw LineError(message: "not a JSON object")
         }
@@ -109,7 +132,7 @@ struct ImportCommand: ParsableCommand {
             guard let s = t as? String else { throw LineError(message: "\"tag\" must be a string") }
             tag = s
         }
-        return (key, display, value, expire, tag)
+        return ImportLine(key: key, display: display, value: value, expire: expire, tag: tag)
     }
 }
 
