@@ -17,6 +17,19 @@ public struct CheckReport: Sendable, Equatable {
     public var orphanValueFiles: [String] = []
     /// True when `fix` was asked and repairs were made.
     public var repaired = false
+    /// Entries the repair removed (their value file was lost or damaged).
+    public var removedKeys: [StoredKey] = []
+    /// Entries flagged by the check but rewritten before the repair: kept with their new value.
+    public var keptKeys: [StoredKey] = []
+    /// The records of the entries flagged for removal, as the check saw them.
+    var flagged: [Flagged] = []
+
+    /// A damaged entry's record: removed only while it is still the current one.
+    struct Flagged: Equatable {
+        var key: [UInt8]
+        var sequence: UInt64
+        var reference: [UInt8]
+    }
 
     /// Valid records read, over all shards.
     public var recordsScanned: Int { shards.reduce(0) { $0 + $1.recordsScanned } }
@@ -35,28 +48,60 @@ public struct CheckReport: Sendable, Equatable {
 
 extension Cache {
     /// Verifies every record's checksum, the index against the log, and the value files (missing,
-    /// wrong size, orphaned). With `fix`, repairs: cuts torn tails, rewrites damaged segments
-    /// keeping every undamaged record, removes entries whose value file is lost, deletes orphans.
+    /// wrong size, orphaned). With `fix`, repairs them: see ``repair(_:)``.
     public func check(fix: Bool = false) throws -> CheckReport {
+        let found = try inspect()
+        guard fix, !found.isHealthy else { return found }
+        return try repair(found)
+    }
+
+    /// Repairs what a check found: cuts torn tails, rewrites damaged segments keeping every
+    /// undamaged record, removes entries whose value file is lost or damaged, deletes orphans.
+    /// An entry is removed only if its record is still the one the check flagged (compared
+    /// atomically under the shard lock); one rewritten since keeps its new value and is listed in
+    /// ``CheckReport/keptKeys``. Returns a fresh check with ``CheckReport/removedKeys`` naming
+    /// every entry removed.
+    public func repair(_ found: CheckReport) throws -> CheckReport {
+        _ = try store.check(fix: true)
+        var removed: [StoredKey] = []
+        var kept: [StoredKey] = []
+        for f in found.flagged {
+            // Expired entries are seen too: a damaged one is removed even if it expired meanwhile.
+            let deleted = try store.mutate(f.key, now: Int64.min + 1) { current -> (Mutation, Bool) in
+                guard let current, current.sequence == f.sequence, current.flags & RecordFlags.valueInFile.rawValue != 0,
+                      current.value.elementsEqual(f.reference) else { return (.keep, false) }
+                return (.delete, true)
+            }
+            if deleted { removed.append(StoredKey(bytes: f.key)) } else { kept.append(StoredKey(bytes: f.key)) }
+        }
+        for path in found.orphanValueFiles { unlink(files.root + "/" + path) }
+        var after = try inspect()
+        after.repaired = true
+        after.removedKeys = removed
+        after.keptKeys = kept
+        return after
+    }
+
+    func inspect() throws -> CheckReport {
         var report = CheckReport()
         report.shards = try store.check(fix: false)
-        let t = now
         var referenced = Set<String>()
-        var broken: [[UInt8]] = []
         for entry in try store.listEntries(now: Int64.min + 1) {
-            guard let ref = try entry.key.withUnsafeBytes({ k in
-                try store.read(k, now: Int64.min + 1) { v -> ValueFiles.Reference? in
-                    v.flags & RecordFlags.valueInFile.rawValue != 0 ? ValueFiles.Reference(v.value) : nil
+            let read = try entry.key.withUnsafeBytes { k in
+                try store.read(k, now: Int64.min + 1) { v -> (ValueFiles.Reference, CheckReport.Flagged)? in
+                    guard v.flags & RecordFlags.valueInFile.rawValue != 0, let ref = ValueFiles.Reference(v.value) else { return nil }
+                    return (ref, CheckReport.Flagged(key: entry.key, sequence: v.sequence, reference: Array(v.value)))
                 }
-            }), let ref else { continue }
+            }
+            guard case let ((ref, flagged)?)? = read else { continue }
             referenced.insert(ref.path)
             var st = stat()
             if stat(files.fullPath(ref), &st) != 0 {
                 report.missingValueFiles.append(ref.path)
-                broken.append(entry.key)
+                report.flagged.append(flagged)
             } else if Int(st.st_size) != ref.size {
                 report.sizeMismatches.append(ref.path)
-                broken.append(entry.key)
+                report.flagged.append(flagged)
             }
         }
         // File ages are judged by the real wall clock (file times are), not the cache's clock.
@@ -66,16 +111,6 @@ extension Cache {
             guard stat(files.root + "/" + path, &st) == 0, Double(st.st_mtim.tv_sec) < cutoff else { continue }
             report.orphanValueFiles.append(path)
         }
-        guard fix, !report.isHealthy else { return report }
-
-        report.shards = try store.check(fix: true)
-        for key in broken {
-            // A delete removes the entry even if it has expired meanwhile.
-            _ = try store.mutate(key, now: t) { _ -> (Mutation, Void) in (.delete, ()) }
-        }
-        for path in report.orphanValueFiles { unlink(files.root + "/" + path) }
-        var after = try check(fix: false)
-        after.repaired = true
-        return after
+        return report
     }
 }
