@@ -30,7 +30,7 @@ extension Cache {
     /// Stores several key-value pairs, taking each shard's write lock once.
     public func set<K: CacheKey, V: Encodable>(many items: [(K, V)], expire: Expiry? = nil, tag: String? = nil) throws {
         let t = now
-        let exp = expireTime(expire, now: t)
+        let exp = try expireTime(expire, now: t)
         var prepared: [Prepared] = []
         // Value files no record took (a failure part way) are unlinked; committed ones stay.
         defer { for p in prepared { p.file?.discard() } }
@@ -242,7 +242,7 @@ public final class CacheTransaction {
 
     func putPrepared(_ key: [UInt8], _ p: Cache.Prepared, expire: Expiry?, tag: String?) throws {
         let cache = try active()
-        let write = p.mutation(tag: Array((tag ?? "").utf8), expireTime: cache.expireTime(expire, now: tx.now))
+        let write = p.mutation(tag: Array((tag ?? "").utf8), expireTime: try cache.expireTime(expire, now: tx.now))
         try tx.mutate(key) { _ in (write, ()) }
     }
 

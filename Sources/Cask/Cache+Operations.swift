@@ -115,13 +115,14 @@ extension Cache {
 
     func store(_ key: [UInt8], _ encoding: ValueEncoding, _ bytes: [UInt8], expire: Expiry?, tag: String?) throws {
         let t = now
+        let exp = try expireTime(expire, now: t)
         let prepared = try prepare(encoding, bytes)
         defer { prepared.file?.discard() }
         let tagBytes = Array((tag ?? "").utf8)
         if prepared.file == nil {
-            try store.put(key, prepared.payload, tag: tagBytes, expireTime: expireTime(expire, now: t), flags: prepared.flags, now: t)
+            try store.put(key, prepared.payload, tag: tagBytes, expireTime: exp, flags: prepared.flags, now: t)
         } else {
-            try store.mutate(key, now: t) { _ in (prepared.mutation(tag: tagBytes, expireTime: expireTime(expire, now: t)), ()) }
+            try store.mutate(key, now: t) { _ in (prepared.mutation(tag: tagBytes, expireTime: exp), ()) }
         }
     }
 
@@ -131,9 +132,10 @@ extension Cache {
     public func add<V: Encodable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) throws -> Bool {
         let (encoding, bytes) = try ValueCodec.encode(value, coder: coder)
         let t = now
+        let exp = try expireTime(expire, now: t)
         let prepared = try prepare(encoding, bytes)
         defer { prepared.file?.discard() }
-        let write = prepared.mutation(tag: Array((tag ?? "").utf8), expireTime: expireTime(expire, now: t))
+        let write = prepared.mutation(tag: Array((tag ?? "").utf8), expireTime: exp)
         return try store.mutate(key.cacheKeyBytes, now: t) { current in current == nil ? (write, true) : (.keep, false) }
     }
 

@@ -66,6 +66,8 @@ extension Cache {
     /// Stores the contents of the file at `path` under `key` (as bytes), streaming it into a value
     /// file in 1 MiB pieces without loading it whole.
     public func set(_ key: some CacheKey, contentsOfFile path: String, expire: Expiry? = nil, tag: String? = nil) throws {
+        let t = now
+        let exp = try expireTime(expire, now: t)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CaskError(.io, "cannot open input file", path: path, errno: errno) }
         defer { Glibc.close(fd) }
@@ -79,8 +81,7 @@ extension Cache {
             }
         }
         defer { file.discard() }
-        let t = now
-        let write = Mutation.putFile(file, tag: Array((tag ?? "").utf8), expireTime: expireTime(expire, now: t), flags: ValueEncoding.bytes.flags)
+        let write = Mutation.putFile(file, tag: Array((tag ?? "").utf8), expireTime: exp, flags: ValueEncoding.bytes.flags)
         try store.mutate(key.cacheKeyBytes, now: t) { _ in (write, ()) }
     }
 

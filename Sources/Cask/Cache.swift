@@ -151,9 +151,11 @@ public final class Cache: Sendable {
     /// Current time in µs since the epoch, from the cache's clock.
     var now: Int64 { clock.micros }
 
-    func expireTime(_ expire: Expiry?, now: Int64) -> Int64 {
-        guard let expire else { return 0 }
-        return max(1, expire.expireTime(from: now))
+    /// The on-disk expire time for `expire` from `now` (0: never).
+    /// - Throws: `.invalidArgument` for NaN or a negative expiry.
+    func expireTime(_ expire: Expiry?, now: Int64) throws -> Int64 {
+        guard let expire, let time = try expire.expireTime(from: now) else { return 0 }
+        return max(1, time)
     }
 
     // MARK: Value storage

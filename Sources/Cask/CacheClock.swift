@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CaskStore
 import Synchronization
 import CaskStore
 
@@ -73,6 +74,17 @@ public struct Expiry: Sendable, Equatable, ExpressibleByIntegerLiteral, Expressi
         return Expiry(seconds: Double(s) + Double(a) / 1e18)
     }
 
-    /// The on-disk expire time (µs since the epoch) for an entry stored at `now` (µs).
-    func expireTime(from now: Int64) -> Int64 { now + Int64((seconds * 1_000_000).rounded()) }
+    /// The on-disk expire time (µs since the epoch) for an entry stored at `now` (µs), or nil for
+    /// "never expires": an expiry too far away for the on-disk time (µs in an Int64, about 292,000
+    /// years), infinity included, never expires.
+    /// - Throws: `.invalidArgument` for NaN or a negative number of seconds.
+    func expireTime(from now: Int64) throws -> Int64? {
+        guard seconds >= 0 else {
+            throw CaskError(.invalidArgument, "an expiry must be zero or more seconds, not \(seconds)")
+        }
+        let micros = (seconds * 1_000_000).rounded()
+        guard micros < 9.0e18 else { return nil }
+        let (time, overflow) = now.addingReportingOverflow(Int64(micros))
+        return overflow ? nil : time
+    }
 }

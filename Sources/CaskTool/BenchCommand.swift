@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cask
 import CaskBench
 import CaskStore
 import Foundation
@@ -52,7 +53,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Operations per worker (default: read-only 1000000, others 100000).") var ops: Int?
     @Option(help: "Number of distinct keys (core: 100; write-heavy: 100000).") var range: Int?
     @Option(help: "Shards of a new cache.") var shards = 8
-    @Option(help: "Cache directory (default: a fresh temporary directory, removed afterwards).") var dir: String?
+    @Option(help: """
+        Cache directory (default: a fresh temporary directory, removed afterwards). It must be new, empty, \
+        or a cache with no entries: bench writes, overwrites and evicts keys, so a directory holding \
+        anything else is refused (exit 2).
+        """) var dir: String?
     @Option(help: "Durability: never, interval, always.") var sync: SyncChoice = .never
     @Option(help: "API to drive: cache (the typed Cache, default) or store (the bytes-level engine).")
     var api: BenchAPI = .cache
@@ -130,6 +135,7 @@ struct BenchCommand: ParsableCommand {
             try runWorker(index: workerIndex, directory: dir)
             return
         }
+        if let dir { try refuseExistingData(dir) }
         let directory = dir ?? makeTemporaryDirectory()
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: directory) } }
         let report: BenchReport
@@ -169,6 +175,25 @@ struct BenchCommand: ParsableCommand {
             } catch {
                 throw CaskError(.io, "cannot write the chart: \(error.localizedDescription)", path: svg)
             }
+        }
+    }
+
+    /// Bench never touches data it did not write: `--dir` must be missing, empty, or a cache with
+    /// no entries (its internal records included).
+    func refuseExistingData(_ dir: String) throws {
+        guard FileManager.default.fileExists(atPath: dir) else { return }
+        let items = try FileManager.default.contentsOfDirectory(atPath: dir)
+        if items.isEmpty { return }
+        guard items.contains("cask.meta") else {
+            throw ToolFailure(message: "--dir \(dir) is not empty and not a cache; bench needs a new or empty directory",
+                              code: ExitCode.usage)
+        }
+        let cache = try Cache(directory: dir, persistSettings: false)
+        let count = try cache.count
+        try cache.close()
+        guard count == 0 else {
+            throw ToolFailure(message: "--dir \(dir) holds \(count) entries; bench writes, overwrites and evicts keys and "
+                              + "would lose them: give a new or empty directory (or `cask clear` it first)", code: ExitCode.usage)
         }
     }
 

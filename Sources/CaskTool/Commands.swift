@@ -8,12 +8,12 @@ struct SetCommand: ParsableCommand {
     @OptionGroup var location: CacheLocation
     @Argument(help: "The key (a string).") var key: String
     @Argument(help: "The value; read from standard input when omitted.") var value: String?
-    @Option(help: "Seconds until the entry expires.") var expire: Double?
+    @Option(help: "Seconds until the entry expires (more than about 292,000 years, or inf: never).") var expire: Double?
     @Option(help: "A tag for the entry.") var tag: String?
     @Flag(help: "Make the write durable (fsync) before returning.") var sync = false
 
     func validate() throws {
-        if let expire, !(expire > 0 && expire.isFinite) { throw ValidationError("--expire must be a positive number of seconds") }
+        if let expire, !(expire > 0) { throw ValidationError("--expire must be a positive number of seconds") }
     }
 
     func run() throws {
@@ -159,7 +159,7 @@ struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check", abstract: "Verify records, index and value files; exit 0 only when healthy.")
     @OptionGroup var location: CacheLocation
-    @Flag(help: "Repair what can be repaired, keeping every undamaged record.") var fix = false
+    @Flag(help: "Repair what can be repaired, keeping every undamaged record; names every key removed.") var fix = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -175,7 +175,8 @@ struct CheckCommand: ParsableCommand {
                 "corrupt_ranges": r.corruptRanges.map(\.description), "torn_bytes": r.tornBytes,
                 "truncated_at_open": truncated, "missing_value_files": r.missingValueFiles,
                 "size_mismatches": r.sizeMismatches, "orphan_value_files": r.orphanValueFiles,
-                "count_mismatches": r.countMismatches,
+                "count_mismatches": r.countMismatches, "removed_keys": r.removedKeys.map(\.description),
+                "kept_keys": r.keptKeys.map(\.description),
             ] as [String: Any]))
         } else {
             print("records scanned      \(r.recordsScanned)")
@@ -186,6 +187,9 @@ struct CheckCommand: ParsableCommand {
             print("size mismatches      \(r.sizeMismatches.count)")
             print("orphan value files   \(r.orphanValueFiles.count)")
             print("count mismatches     \(r.countMismatches)")
+            // Every entry the repair removed, and every flagged one rewritten since (kept).
+            for k in r.removedKeys { print("removed key          \(k)") }
+            for k in r.keptKeys { print("kept (rewritten)     \(k)") }
             print(r.isHealthy ? (r.repaired ? "repaired: healthy" : "healthy") : "damaged: run `cask check --fix`")
         }
         if !r.isHealthy { throw ToolFailure(message: "the cache is damaged", code: ExitCode.notACache) }

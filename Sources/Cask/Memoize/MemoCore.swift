@@ -135,7 +135,7 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
                                     computeDuration: max(0, finishedAt - computedAt), fingerprints: fingerprints, result: bytes)
         // Without stale serving, a record outlives no time-based policy: the engine removes it then.
         // (Stale results are served only with the cross-process lock: without it they are not kept.)
-        var end = expire.map { $0.expireTime(from: computedAt) } ?? Int64.max
+        var end = try expire.flatMap { try $0.expireTime(from: computedAt) } ?? Int64.max
         if !(stampede.serveStale && stampede.crossProcessLock) {
             for p in validity { if let h = p.horizon(computedAt: computedAt) { end = min(end, h) } }
         }

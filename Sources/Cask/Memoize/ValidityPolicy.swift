@@ -25,8 +25,12 @@ public struct ValidityPolicy: Sendable {
     /// Valid for `duration` after the result was computed. A result whose computed-at time is
     /// later than now (the clock was moved back) is not valid.
     public static func expires(after duration: Duration) -> ValidityPolicy {
+        // A duration too long for µs in an Int64 saturates: the result never expires by time.
         let (s, a) = duration.components
-        return ValidityPolicy(rule: .ttl(s * 1_000_000 + a / 1_000_000_000_000))
+        let (micros, o1) = s.multipliedReportingOverflow(by: 1_000_000)
+        let (total, o2) = micros.addingReportingOverflow(a / 1_000_000_000_000)
+        let ttl = o1 || o2 ? (s < 0 ? Int64.min : Int64.max) : total
+        return ValidityPolicy(rule: .ttl(ttl))
     }
 
     /// Valid until the end of the calendar period (day, hour, week) in which it was computed, in
@@ -61,7 +65,9 @@ public struct ValidityPolicy: Sendable {
     /// if the policy is a matter of time alone.
     func horizon(computedAt: Int64) -> Int64? {
         switch rule {
-        case .ttl(let d): return computedAt + d
+        case .ttl(let d):
+            let (end, overflow) = computedAt.addingReportingOverflow(d)
+            return overflow ? (d < 0 ? Int64.min : Int64.max) : end
         case .period(let p, let tz): return p.end(after: computedAt, in: tz)
         case .files, .custom: return nil
         }

@@ -15,6 +15,8 @@ package struct DamagedValueFile: Sendable {
     package var sequence: UInt64
     /// True when the file is gone; false when its size is wrong.
     package var missing: Bool
+    /// The record's value field (the encoded reference), to recognize the record later.
+    package var reference: [UInt8]
 }
 
 extension Store {
@@ -42,9 +44,9 @@ extension Store {
             case .success(let st) where Int(st.st_size) == n.reference.size:
                 continue
             case .success:
-                damaged.append(DamagedValueFile(key: n.key, path: n.reference.path, sequence: n.sequence, missing: false))
+                damaged.append(DamagedValueFile(key: n.key, path: n.reference.path, sequence: n.sequence, missing: false, reference: n.reference.encoded))
             case .failure:
-                damaged.append(DamagedValueFile(key: n.key, path: n.reference.path, sequence: n.sequence, missing: true))
+                damaged.append(DamagedValueFile(key: n.key, path: n.reference.path, sequence: n.sequence, missing: true, reference: n.reference.encoded))
             }
         }
         var orphans: [String] = []
