@@ -1,5 +1,6 @@
 import CaskTestSupport
 import Foundation
+import Synchronization
 import Testing
 @testable import Cask
 
@@ -94,5 +95,57 @@ struct CollectionTests {
         #expect(try !t.tryAcquire())
         f.clock.advance(by: 100)
         #expect(try t.tryAcquire() && t.tryAcquire() && !t.tryAcquire(), "the bucket holds at most 2")
+    }
+}
+
+/// Issue "above the engine", item 13 and a defect found by reading.
+@Suite("Collection bookkeeping")
+struct CollectionBookkeepingTests {
+    /// Removing keys from the middle must not leave the order walk growing without bound: the
+    /// span of order slots stays proportional to the live keys.
+    @Test func indexOrderStaysCompact() throws {
+        let dir = TemporaryDirectory()
+        let index = try PersistentIndex<String, Int>(directory: dir.path)
+        try index.updateValue(0, forKey: "first")
+        for i in 0..<600 {
+            try index.updateValue(i, forKey: "k\(i)")
+            // Remove the previous key: a hole behind the newest, in front of "first".
+            if i > 0 { try index.removeValue(forKey: "k\(i - 1)") }
+        }
+        let span = try index.cache.transact { tx -> Int64 in
+            let (head, tail) = try tx.queueBounds(index.slotPrefix)
+            return tail - head
+        }
+        #expect(span <= 2 * 2 + 64, "600 removals left a span of \(span) slots for 2 live keys")
+        #expect(try index.keys() == ["first", "k599"])
+        #expect(try index["k599"] == 599)
+        try index.updateValue(1, forKey: "last")
+        #expect(try index.keys() == ["first", "k599", "last"])
+        #expect(try index.popFirst()?.key == "first")
+        #expect(try index.count == 2)
+    }
+
+    /// `removeAll` reads the deque's bounds inside its transaction, so an item appended by another
+    /// handle meanwhile is removed too, never orphaned outside the bounds (where no pop reaches it).
+    @Test func dequeRemoveAllLeavesNoOrphans() throws {
+        let dir = TemporaryDirectory()
+        let a = try PersistentDeque<Int>(directory: dir.path)
+        let b = try PersistentDeque<Int>(directory: dir.path)
+        let stop = Atomic(false)
+        let appender = Thread {
+            var i = 0
+            while !stop.load(ordering: .relaxed) { try? b.append(i); i += 1 }
+        }
+        appender.start()
+        let deadline = Date().addingTimeInterval(1.5)
+        var rounds = 0
+        while Date() < deadline && rounds < 3000 {
+            try a.removeAll()
+            rounds += 1
+        }
+        stop.store(true, ordering: .relaxed)
+        while !appender.isFinished { usleep(1000) }
+        // Every item record must lie inside the bounds: the deque counts all the cache holds.
+        #expect(try a.cache.keys().count == a.count, "after \(rounds) removeAll calls")
     }
 }

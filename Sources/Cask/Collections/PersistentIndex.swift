@@ -80,9 +80,33 @@ public struct PersistentIndex<Key: Codable & Sendable, Value: Codable & Sendable
             guard let old = try tx.get(ek, as: Entry.self) else { return nil }
             try tx.delete(ek)
             try tx.deleteRaw(Cache.queueKey(slotPrefix, old.n))
-            try addCount(tx, -1)
+            let live = try addCount(tx, -1)
+            try compactOrderIfSparse(tx, live: live)
             return old.v
         }
+    }
+
+    /// Keys removed from the middle leave empty order slots that every walk of the order passes.
+    /// When they outnumber the live keys (and 64), the live slots are renumbered from the head, in
+    /// order, and each entry is pointed at its new slot: the walk stays proportional to the live
+    /// keys, at an amortized cost of O(1) rewrites per removal.
+    func compactOrderIfSparse(_ tx: CacheTransaction, live: Int64) throws {
+        let (head, tail) = try tx.queueBounds(slotPrefix)
+        guard tail - head - live > max(64, live) else { return }
+        var next = head
+        for n in head..<tail {
+            let slot = StoredKeyBytes(bytes: Cache.queueKey(slotPrefix, n))
+            guard let key = try tx.get(slot, as: Key.self) else { continue }
+            let ek = entryKey(key)
+            guard let entry = try tx.get(ek, as: Entry.self) else { try tx.delete(slot); continue }
+            if n != next {
+                try tx.delete(slot)
+                try tx.set(StoredKeyBytes(bytes: Cache.queueKey(slotPrefix, next)), key)
+                try tx.set(ek, Entry(n: next, v: entry.v))
+            }
+            next += 1
+        }
+        try tx.setQueueBounds(slotPrefix, head, next)
     }
 
     /// Removes and returns the first (oldest inserted) entry.
@@ -142,10 +166,13 @@ public struct PersistentIndex<Key: Codable & Sendable, Value: Codable & Sendable
         return reversed ? all.reversed() : all
     }
 
-    func addCount(_ tx: CacheTransaction, _ delta: Int64) throws {
+    /// Adds `delta` to the entry count; returns the new count.
+    @discardableResult
+    func addCount(_ tx: CacheTransaction, _ delta: Int64) throws -> Int64 {
         let current = try tx.tx.get(countKey).map { $0.count == 8 ? ValueCodec.int64($0) : 0 } ?? 0
         let next = max(0, current + delta)
         if next == 0 { try tx.tx.delete(countKey) } else { try tx.tx.put(countKey, ValueCodec.le(next)) }
+        return next
     }
 
     /// Memoizes `body` in this index's cache (which never evicts): see
