@@ -171,7 +171,7 @@ extension Cache {
 
     /// The engine key of a queue's bounds record: a leading 0x00 byte, which no typed key has.
     static func queueBoundsKey(_ prefix: String?) -> [UInt8] {
-        [0x00] + Array("queue".utf8) + (prefix.map { [0x01] + Array($0.utf8) } ?? [])
+        bookkeepingKey("queue", prefix.map { Array($0.utf8) })
     }
 }
 
@@ -250,16 +250,11 @@ public final class CacheTransaction {
     func deleteRaw(_ key: [UInt8]) throws -> Bool { try tx.delete(key) }
 
     func queueBounds(_ prefix: String?) throws -> (Int64, Int64) {
-        guard let b = try tx.get(Cache.queueBoundsKey(prefix)), b.count == 16 else { return (Cache.queueStart, Cache.queueStart) }
+        guard let b = try active().bookkeeping(Cache.queueBoundsKey(prefix)), b.count == 16 else { return (Cache.queueStart, Cache.queueStart) }
         return (ValueCodec.int64(Array(b[0..<8])), ValueCodec.int64(Array(b[8..<16])))
     }
 
     func setQueueBounds(_ prefix: String?, _ head: Int64, _ tail: Int64) throws {
-        let key = Cache.queueBoundsKey(prefix)
-        if head == tail {
-            try tx.delete(key)
-        } else {
-            try tx.put(key, ValueCodec.le(head) + ValueCodec.le(tail))
-        }
+        try active().setBookkeeping(Cache.queueBoundsKey(prefix), head == tail ? nil : ValueCodec.le(head) + ValueCodec.le(tail))
     }
 }

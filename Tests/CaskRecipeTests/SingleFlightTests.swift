@@ -39,14 +39,15 @@ struct SingleFlightTests {
         #expect(runs.value == 2)
     }
 
-    /// A cancelled waiter returns with CancellationError while the flight goes on (before the fix
-    /// it waited for the flight to end).
+    /// A cancelled waiter returns with CancellationError while the flight goes on — the leader is
+    /// held until the waiter has returned (before the fix the waiter waited for the flight to end).
+    /// No wall-clock bound: on a loaded 2-core machine task wake-ups alone can take seconds.
     @Test func cancelledWaiterReturnsPromptly() async throws {
         let f = try makeCache()
         let started = Flag(), release = Flag(), leaderDone = Flag()
         let slow = f.cache.memoize(name: "slow") { (x: Int) async throws -> Int in
             started.set(true)
-            await release.wait(timeout: 5)
+            await release.wait(timeout: 60)
             leaderDone.set(true)
             return x
         }
@@ -54,14 +55,11 @@ struct SingleFlightTests {
         await started.wait()
         let waiter = Task { try await slow(1) }
         try await waitForWaiters(slow, 1, 1)
-        let t0 = Date()
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
         #expect(!leaderDone.value, "the cancelled waiter returned only when the flight ended")
-        let waited = Date().timeIntervalSince(t0)
         release.set(true)
         #expect(try await leader.value == 1)
-        #expect(waited < 2.5, "the cancelled waiter took \(waited) s")
     }
 
     /// `recompute` runs the function even while a normal call of the same arguments is computing.

@@ -107,7 +107,7 @@ public struct PersistentDeque<Element: Codable & Sendable>: Sendable {
     }
 
     func bounds() throws -> (Int64, Int64) {
-        guard let b = try cache.store.get(Cache.queueBoundsKey(name), now: cache.now), b.count == 16 else { return (0, 0) }
+        guard let b = try cache.bookkeeping(Cache.queueBoundsKey(name)), b.count == 16 else { return (0, 0) }
         return (ValueCodec.int64(Array(b[0..<8])), ValueCodec.int64(Array(b[8..<16])))
     }
 }

@@ -43,7 +43,7 @@ public struct PersistentIndex<Key: Codable & Sendable, Value: Codable & Sendable
     }
 
     var slotPrefix: String { name + ".order" }
-    var countKey: [UInt8] { [0x00] + Array("index".utf8) + [0x01] + Array(name.utf8) }
+    var countKey: [UInt8] { Cache.bookkeepingKey("index", Array(name.utf8)) }
     func entryKey(_ key: Key) -> CodableKey<EntryKey> { CodableKey(EntryKey(i: name, k: key)) }
 
     /// The value for `key`, or nil.
@@ -140,7 +140,7 @@ public struct PersistentIndex<Key: Codable & Sendable, Value: Codable & Sendable
 
     /// Number of entries.
     public var count: Int {
-        get throws { try cache.store.get(countKey, now: cache.now).map { $0.count == 8 ? Int(ValueCodec.int64($0)) : 0 } ?? 0 }
+        get throws { try cache.bookkeeping(countKey).map { $0.count == 8 ? Int(ValueCodec.int64($0)) : 0 } ?? 0 }
     }
 
     public var isEmpty: Bool { get throws { try count == 0 } }
@@ -169,10 +169,10 @@ public struct PersistentIndex<Key: Codable & Sendable, Value: Codable & Sendable
     /// Adds `delta` to the entry count; returns the new count.
     @discardableResult
     func addCount(_ tx: CacheTransaction, _ delta: Int64) throws -> Int64 {
-        let current = try tx.tx.get(countKey).map { $0.count == 8 ? ValueCodec.int64($0) : 0 } ?? 0
-        let next = max(0, current + delta)
-        if next == 0 { try tx.tx.delete(countKey) } else { try tx.tx.put(countKey, ValueCodec.le(next)) }
-        return next
+        try tx.cache.updateBookkeeping(countKey) { current -> ([UInt8]?, Int64) in
+            let next = max(0, (current.map { $0.count == 8 ? ValueCodec.int64($0) : 0 } ?? 0) + delta)
+            return (next == 0 ? nil : ValueCodec.le(next), next)
+        }
     }
 
     /// Memoizes `body` in this index's cache (which never evicts): see

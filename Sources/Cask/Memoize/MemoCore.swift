@@ -76,10 +76,7 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
     /// Reads and judges the stored result of `key`.
     func lookup(_ key: [UInt8], countHit: Bool, early: Bool = true) throws -> (Lookup, MemoEntryInfo?) {
         let now = cache.now
-        let found = try key.withUnsafeBytes { kb in
-            try cache.store.fetch(kb, now: now) { v, file in (try Cache.capture(v, file), Array(v.tag), v.expireTime) }
-        }
-        guard let (stored, tagBytes, expireTime) = found else { return (.miss, nil) }
+        guard let (stored, expireTime, tagBytes, _) = try cache.storedEntry(key) else { return (.miss, nil) }
         let (encoding, bytes) = try cache.materialize(stored)
         guard encoding == .bytes, let envelope = MemoEnvelope(bytes), envelope.version == version else { return (.miss, nil) }
         let value: Output
@@ -142,19 +139,19 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
         let now = cache.now
         let ttl: Expiry? = end == .max ? nil : Expiry(seconds: max(0.000_001, Double(end - now) / 1e6))
         try cache.store(key, .bytes, envelope.encoded(), expire: ttl, tag: engineTag)
-        if trackAccess { try cache.store.delete(MemoAccess.key(key), now: now) }
+        if trackAccess { try cache.setBookkeeping(MemoAccess.key(key), nil) }
     }
 
     func readAccess(_ key: [UInt8]) throws -> (Int64, Int64)? {
-        try cache.store.get(MemoAccess.key(key), now: cache.now).flatMap { b in
+        try cache.bookkeeping(MemoAccess.key(key)).flatMap { b in
             b.count == 16 ? (ValueCodec.int64(Array(b[0..<8])), ValueCodec.int64(Array(b[8..<16]))) : nil
         }
     }
 
     func recordAccess(_ key: [UInt8], now: Int64) throws {
-        try cache.store.mutate(MemoAccess.key(key), now: now) { current -> (Mutation, Void) in
-            let hits = current.flatMap { $0.value.count == 16 ? ValueCodec.int64(Array($0.value[0..<8])) : nil } ?? 0
-            return (.put(value: ValueCodec.le(hits + 1) + ValueCodec.le(now), tag: Array(engineTag.utf8), expireTime: 0, flags: 0), ())
+        try cache.updateBookkeeping(MemoAccess.key(key), tag: Array(engineTag.utf8)) { current -> ([UInt8]?, Void) in
+            let hits = current.flatMap { $0.count == 16 ? ValueCodec.int64(Array($0[0..<8])) : nil } ?? 0
+            return (ValueCodec.le(hits + 1) + ValueCodec.le(now), ())
         }
     }
 
@@ -162,13 +159,8 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
     func clear() throws -> Int {
         let prefix = MemoCallKey<Int>.prefix(name: name)
         let access = MemoAccess.key(prefix)
-        let doomed = try cache.store.listEntries(now: cache.now).map(\.key).filter { $0.starts(with: prefix) || $0.starts(with: access) }
-        var removed = 0
-        try cache.store.mutateMany(doomed, now: cache.now) { _, current in
-            if current != nil { removed += 1 }
-            return .delete
-        }
-        return removed - doomed.filter { $0.starts(with: access) }.count
+        // Results and their access records; only the results count.
+        return try cache.deleteRecords(withPrefixes: [prefix, access])[0]
     }
 
     /// The key of the flight and of the lock file for a call.

@@ -148,5 +148,5 @@ public struct MemoEntryInfo: Sendable, Equatable {
 /// `0x00 "memo-access" 0x01` + the call key (the cache's own namespace), the value two i64
 /// (hits, last access µs).
 enum MemoAccess {
-    static func key(_ callKey: [UInt8]) -> [UInt8] { [0x00] + Array("memo-access".utf8) + [0x01] + callKey }
+    static func key(_ callKey: [UInt8]) -> [UInt8] { Cache.bookkeepingKey("memo-access", callKey) }
 }

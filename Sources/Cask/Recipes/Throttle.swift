@@ -32,7 +32,7 @@ public struct Throttle: Sendable {
         self.name = name
         self.count = count
         self.period = period
-        key = [0x00] + Array("throttle".utf8) + [0x01] + Array(name.utf8)
+        key = Cache.bookkeepingKey("throttle", Array(name.utf8))
     }
 
     var ratePerMicro: Double {
@@ -48,7 +48,7 @@ public struct Throttle: Sendable {
         return try cache.transact { tx in
             let now = tx.now
             var tokens = capacity
-            if let b = try tx.tx.get(key), b.count == 16 {
+            if let b = try tx.cache.bookkeeping(key), b.count == 16 {
                 let stored = Double(bitPattern: UInt64(bitPattern: ValueCodec.int64(Array(b[0..<8]))))
                 let last = ValueCodec.int64(Array(b[8..<16]))
                 tokens = min(capacity, stored + Double(max(0, now - last)) * rate)
@@ -60,7 +60,7 @@ public struct Throttle: Sendable {
             } else {
                 wait = (1 - tokens) / rate / 1e6
             }
-            try tx.tx.put(key, ValueCodec.le(Int64(bitPattern: tokens.bitPattern)) + ValueCodec.le(now))
+            try tx.cache.setBookkeeping(key, ValueCodec.le(Int64(bitPattern: tokens.bitPattern)) + ValueCodec.le(now))
             return wait
         }
     }
