@@ -216,11 +216,17 @@ struct PowerLossState {
         case .rename(let from, let to):
             let (dirA, a) = PowerLossState.split(from)
             let (dirB, b) = PowerLossState.split(to)
-            precondition(dirA == dirB, "cross-directory rename is not modeled")
             guard let entry = directories[dirA]?.current[a] else { return }
             directories[dirA]!.current[a] = nil
-            directories[dirA]!.current[b] = entry
-            directories[dirA]!.pending += [.remove(a), .set(b, entry)]
+            directories[dirB]?.current[b] = entry
+            if dirA == dirB {
+                directories[dirA]!.pending += [.remove(a), .set(b, entry)]
+            } else {
+                // Across directories each side becomes durable with its own directory's fsync:
+                // a power cut may keep the old name, the new one, both or neither.
+                directories[dirA]!.pending.append(.remove(a))
+                directories[dirB]?.pending.append(.set(b, entry))
+            }
         case .unlink(let path):
             let (dir, name) = PowerLossState.split(path)
             directories[dir]?.current[name] = nil
