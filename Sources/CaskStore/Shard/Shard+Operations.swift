@@ -293,10 +293,19 @@ extension Shard {
     func scheduleCompaction() {
         guard !compacting.load(ordering: .relaxed) else { return }
         DispatchQueue.global(qos: .utility).async { [self] in
-            // Writes that crossed the threshold while a compaction ran did not schedule another:
-            // go again while the shard is still over it (a few rounds at most).
-            for _ in 0..<4 {
-                guard (try? compact(force: false)) ?? nil != nil else { return }
+            // Writes that cross the threshold while a compaction runs see `compacting` set and
+            // schedule nothing, so go again while the shard is over it — also right after a round
+            // that found it under (a write may have crossed in between). Stop when a round
+            // reclaims nothing, and after a bounded number of rounds.
+            for _ in 0..<64 {
+                if let result = (try? compact(force: false)) ?? nil {
+                    if result.bytesAfter >= result.bytesBefore { return }
+                    continue
+                }
+                guard state.withLock({ !$0.closed && exceedsCompactionThreshold($0) }) else { return }
+                // Over the threshold, yet no round ran: another compaction (here or in another
+                // process) holds the shard. Give it time before looking again.
+                usleep(10_000)
             }
         }
     }
