@@ -69,6 +69,18 @@ struct SeamTests {
         #expect(valueFileCount(f.dir.path) == 0)
     }
 
+    /// Defect 4: a queue pull that cannot decode its item leaves the item and the queue as they were.
+    @Test func pullThatCannotDecodeKeepsTheItem() throws {
+        let f = try makeCache()
+        try f.cache.push("small", prefix: "q")
+        try f.cache.push(String(repeating: "y", count: 40_000), prefix: "q")
+        #expect(throws: CaskError.self) { _ = try f.cache.pull(prefix: "q", as: Int.self) }
+        #expect(try f.cache.pull(prefix: "q", as: String.self)?.value == "small")
+        #expect(throws: CaskError.self) { _ = try f.cache.pull(prefix: "q", as: Int.self) }
+        #expect(try f.cache.pull(prefix: "q", as: String.self)?.value.count == 40_000)
+        #expect(try f.cache.count == 0)
+    }
+
     /// Defect 10: readers racing overwrites of a value-file value see the old or the new value,
     /// never an error or an absence.
     @Test func readersRacingOverwritesSeeAValue() throws {
