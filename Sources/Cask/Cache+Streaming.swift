@@ -134,7 +134,11 @@ extension Cache {
         }
     }
 
-    // MARK: Async overloads for work that may block long
+    // MARK: Async variants for work that may block long
+
+    // These have names of their own, not async overloads of `get`/`set`/`compact`/`check`: inside an
+    // async function the compiler prefers an async overload, so a same-named one would force `await`
+    // onto every fast call. The plain methods stay callable without `await` from any context.
 
     /// Runs blocking work off the caller's executor. Each call gets a serial queue of its own:
     /// serial queues run on the overcommitting thread pool, which adds a thread when the others are
@@ -149,20 +153,22 @@ extension Cache {
         }
     }
 
-    /// ``get(_:as:)`` without blocking the caller's executor (large values).
-    public func get<V: Decodable & Sendable>(_ key: some CacheKey, as type: V.Type = V.self) async throws -> V? {
+    /// ``get(_:as:)`` run on a helper thread while the calling task suspends: for large values, or
+    /// when a writer in another process may hold the shard's lock for long.
+    public func getInBackground<V: Decodable & Sendable>(_ key: some CacheKey, as type: V.Type = V.self) async throws -> V? {
         try await offload { try self.get(key, as: type) }
     }
 
-    /// ``set(_:_:expire:tag:)-(_,V,_,_)`` without blocking the caller's executor (large values).
-    public func set<V: Encodable & Sendable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) async throws {
+    /// ``set(_:_:expire:tag:)-(_,V,_,_)`` run on a helper thread while the calling task suspends
+    /// (large values).
+    public func setInBackground<V: Encodable & Sendable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) async throws {
         try await offload { try self.set(key, value, expire: expire, tag: tag) }
     }
 
-    /// ``compact()`` without blocking the caller's executor.
+    /// ``compact()`` run on a helper thread while the calling task suspends.
     @discardableResult
-    public func compact() async throws -> [CompactionResult] { try await offload { try self.compact() } }
+    public func compactInBackground() async throws -> [CompactionResult] { try await offload { try self.compact() } }
 
-    /// ``check(fix:)`` without blocking the caller's executor.
-    public func check(fix: Bool = false) async throws -> CheckReport { try await offload { try self.check(fix: fix) } }
+    /// ``check(fix:)`` run on a helper thread while the calling task suspends.
+    public func checkInBackground(fix: Bool = false) async throws -> CheckReport { try await offload { try self.check(fix: fix) } }
 }
