@@ -62,6 +62,12 @@ let package = Package(
             dependencies: ["Cask", "CaskBench"],
             path: "Sources/CaskMemoBench"
         ),
+        // Every swift block of README.md and the DocC articles, verbatim, compiled (.ci/check-snippets).
+        .executableTarget(
+            name: "cask-examples",
+            dependencies: ["Cask", "CaskStore"],
+            path: "Examples"
+        ),
         .testTarget(
             name: "CaskRecipeTests",
             dependencies: ["Cask", "CaskTestSupport", "cask-recipe-worker"]
