@@ -84,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CaskToolTests",
-            dependencies: ["CaskTestSupport", "cask"]
+            dependencies: ["Cask", "CaskTestSupport", "cask"]
         ),
         .testTarget(
             name: "CaskStoreTests",
