@@ -3,6 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "Cask",
+    // `Atomic` (Synchronization) and `Duration` need macOS 15 / iOS 18. Linux: Swift 6.1.
+    platforms: [.macOS(.v15), .iOS(.v18)],
     products: [
         .library(name: "Cask", targets: ["Cask"]),
         .library(name: "CaskStore", targets: ["CaskStore"]),

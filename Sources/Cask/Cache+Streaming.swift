@@ -70,11 +70,11 @@ extension Cache {
         let exp = try expireTime(expire, now: t)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CaskError(.io, "cannot open input file", path: path, errno: errno) }
-        defer { Glibc.close(fd) }
+        defer { closeDescriptor(fd) }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         let file = try store.writeValueFile(compressed: false) {
             while true {
-                let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { readDescriptor(fd, $0.baseAddress!, $0.count) }
                 if n < 0 && errno == EINTR { continue }
                 if n < 0 { throw CaskError(.io, "cannot read input file", path: path, errno: errno) }
                 return n == 0 ? nil : Array(buffer[0..<n])
@@ -97,12 +97,12 @@ extension Cache {
         guard fd >= 0 else { throw CaskError(.io, "cannot create a temporary file", path: "/tmp", errno: errno) }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         let temp = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        defer { Glibc.close(fd); unlink(temp) }
+        defer { closeDescriptor(fd); unlink(temp) }
         func flush() throws {
             for c in collected {
                 var done = 0
                 while done < c.count {
-                    let n = c.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, c.count - done) }
+                    let n = c.withUnsafeBytes { writeDescriptor(fd, $0.baseAddress! + done, c.count - done) }
                     if n < 0 && errno == EINTR { continue }
                     guard n > 0 else { throw CaskError(.io, "cannot write a temporary file", path: temp, errno: n < 0 ? errno : EIO) }
                     done += n
@@ -172,3 +172,9 @@ extension Cache {
     /// ``check(fix:)`` run on a helper thread while the calling task suspends.
     public func checkInBackground(fix: Bool = false) async throws -> CheckReport { try await offload { try self.check(fix: fix) } }
 }
+
+// The C library's calls (Glibc's or Darwin's, unqualified at file scope): inside `Cache`, `close`
+// would mean `Cache.close()`.
+private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
+private func readDescriptor(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { read(fd, buffer, count) }
+private func writeDescriptor(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buffer, count) }
