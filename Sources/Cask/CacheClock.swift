@@ -81,11 +81,10 @@ public final class ManualClock: CacheClock {
         if seconds > 0 { advance(by: seconds) }
     }
 
-    /// As ``pause(seconds:)``: moves the clock forward and returns without suspending for long.
+    /// As ``pause(seconds:)``: moves the clock forward and returns at once.
     public func sleep(seconds: Double) async throws {
         try Task.checkCancellation()
         pause(seconds: seconds)
-        await Task.yield()
     }
 }
 
