@@ -3,6 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "Cask",
+    // `Atomic` (Synchronization) and `Duration` need macOS 15 / iOS 18. Linux: Swift 6.1.
+    platforms: [.macOS(.v15), .iOS(.v18)],
     products: [
         .library(name: "Cask", targets: ["Cask"]),
         .library(name: "CaskStore", targets: ["CaskStore"]),
@@ -62,6 +64,12 @@ let package = Package(
             dependencies: ["Cask", "CaskBench"],
             path: "Sources/CaskMemoBench"
         ),
+        // Every swift block of README.md and the DocC articles, verbatim, compiled (.ci/check-snippets).
+        .executableTarget(
+            name: "cask-examples",
+            dependencies: ["Cask", "CaskStore"],
+            path: "Examples"
+        ),
         .testTarget(
             name: "CaskRecipeTests",
             dependencies: ["Cask", "CaskTestSupport", "cask-recipe-worker"]
@@ -78,7 +86,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CaskToolTests",
-            dependencies: ["CaskTestSupport", "cask"]
+            dependencies: ["Cask", "CaskTestSupport", "cask"]
         ),
         .testTarget(
             name: "CaskStoreTests",

@@ -70,11 +70,11 @@ extension Cache {
         let exp = try expireTime(expire, now: t)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CaskError(.io, "cannot open input file", path: path, errno: errno) }
-        defer { Glibc.close(fd) }
+        defer { closeDescriptor(fd) }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         let file = try store.writeValueFile(compressed: false) {
             while true {
-                let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { readDescriptor(fd, $0.baseAddress!, $0.count) }
                 if n < 0 && errno == EINTR { continue }
                 if n < 0 { throw CaskError(.io, "cannot read input file", path: path, errno: errno) }
                 return n == 0 ? nil : Array(buffer[0..<n])
@@ -97,12 +97,12 @@ extension Cache {
         guard fd >= 0 else { throw CaskError(.io, "cannot create a temporary file", path: "/tmp", errno: errno) }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         let temp = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        defer { Glibc.close(fd); unlink(temp) }
+        defer { closeDescriptor(fd); unlink(temp) }
         func flush() throws {
             for c in collected {
                 var done = 0
                 while done < c.count {
-                    let n = c.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, c.count - done) }
+                    let n = c.withUnsafeBytes { writeDescriptor(fd, $0.baseAddress! + done, c.count - done) }
                     if n < 0 && errno == EINTR { continue }
                     guard n > 0 else { throw CaskError(.io, "cannot write a temporary file", path: temp, errno: n < 0 ? errno : EIO) }
                     done += n
@@ -134,7 +134,11 @@ extension Cache {
         }
     }
 
-    // MARK: Async overloads for work that may block long
+    // MARK: Async variants for work that may block long
+
+    // These have names of their own, not async overloads of `get`/`set`/`compact`/`check`: inside an
+    // async function the compiler prefers an async overload, so a same-named one would force `await`
+    // onto every fast call. The plain methods stay callable without `await` from any context.
 
     /// Runs blocking work off the caller's executor. Each call gets a serial queue of its own:
     /// serial queues run on the overcommitting thread pool, which adds a thread when the others are
@@ -149,20 +153,28 @@ extension Cache {
         }
     }
 
-    /// ``get(_:as:)`` without blocking the caller's executor (large values).
-    public func get<V: Decodable & Sendable>(_ key: some CacheKey, as type: V.Type = V.self) async throws -> V? {
+    /// ``get(_:as:)`` run on a helper thread while the calling task suspends: for large values, or
+    /// when a writer in another process may hold the shard's lock for long.
+    public func getInBackground<V: Decodable & Sendable>(_ key: some CacheKey, as type: V.Type = V.self) async throws -> V? {
         try await offload { try self.get(key, as: type) }
     }
 
-    /// ``set(_:_:expire:tag:)-(_,V,_,_)`` without blocking the caller's executor (large values).
-    public func set<V: Encodable & Sendable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) async throws {
+    /// ``set(_:_:expire:tag:)-(_,V,_,_)`` run on a helper thread while the calling task suspends
+    /// (large values).
+    public func setInBackground<V: Encodable & Sendable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) async throws {
         try await offload { try self.set(key, value, expire: expire, tag: tag) }
     }
 
-    /// ``compact()`` without blocking the caller's executor.
+    /// ``compact()`` run on a helper thread while the calling task suspends.
     @discardableResult
-    public func compact() async throws -> [CompactionResult] { try await offload { try self.compact() } }
+    public func compactInBackground() async throws -> [CompactionResult] { try await offload { try self.compact() } }
 
-    /// ``check(fix:)`` without blocking the caller's executor.
-    public func check(fix: Bool = false) async throws -> CheckReport { try await offload { try self.check(fix: fix) } }
+    /// ``check(fix:)`` run on a helper thread while the calling task suspends.
+    public func checkInBackground(fix: Bool = false) async throws -> CheckReport { try await offload { try self.check(fix: fix) } }
 }
+
+// The C library's calls (Glibc's or Darwin's, unqualified at file scope): inside `Cache`, `close`
+// would mean `Cache.close()`.
+private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
+private func readDescriptor(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { read(fd, buffer, count) }
+private func writeDescriptor(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buffer, count) }

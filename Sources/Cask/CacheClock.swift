@@ -9,9 +9,36 @@ import CaskStore
 
 /// Where a cache reads the current wall-clock time. Expire times are compared with it; tests
 /// inject a ``ManualClock`` to freeze and move time.
+///
+/// What waits for time to pass (``Throttle/acquire()``) waits on the cache's clock too, so a
+/// ``ManualClock`` test never waits in real time. The two ways of waiting have different names, so
+/// that inside async code the blocking one is still callable without `await`.
 public protocol CacheClock: Sendable {
     /// Seconds since the Unix epoch.
     var now: Double { get }
+
+    /// Lets `seconds` of this clock's time pass, blocking the calling thread. By default the
+    /// thread sleeps that long in real time.
+    func pause(seconds: Double)
+
+    /// Lets `seconds` of this clock's time pass, suspending the calling task. By default the task
+    /// sleeps that long in real time.
+    /// - Throws: `CancellationError` if the task is cancelled meanwhile.
+    func sleep(seconds: Double) async throws
+}
+
+extension CacheClock {
+    public func pause(seconds: Double) {
+        guard seconds > 0 else { return }
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+
+    public func sleep(seconds: Double) async throws {
+        guard seconds > 0 else { return }
+        try await Task.sleep(for: .nanoseconds(Int64(seconds * 1e9)))
+    }
 }
 
 /// The system's wall clock.
@@ -46,6 +73,18 @@ public final class ManualClock: CacheClock {
     public func advance(by duration: Duration) {
         let (s, a) = duration.components
         advance(by: Double(s) + Double(a) / 1e18)
+    }
+
+    /// Waiting on a manual clock moves it forward by `seconds` and returns at once: what waits
+    /// on the cache's clock (a throttle) sees the time it waited for pass, and no test hangs.
+    public func pause(seconds: Double) {
+        if seconds > 0 { advance(by: seconds) }
+    }
+
+    /// As ``pause(seconds:)``: moves the clock forward and returns at once.
+    public func sleep(seconds: Double) async throws {
+        try Task.checkCancellation()
+        pause(seconds: seconds)
     }
 }
 

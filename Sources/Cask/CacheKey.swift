@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
 import FoundationEssentials
+#else
+import Foundation
+#endif
 import CaskStore
 
 /// A value that can be a cache key. Its canonical bytes are what is stored: the same key maps to

@@ -1,5 +1,9 @@
 import CaskStore
+#if canImport(FoundationEssentials)
 import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Encodes and decodes values that have no native representation (any `Codable`). Only data
 /// formats: nothing read from the cache directory can execute code or pick the type to create —

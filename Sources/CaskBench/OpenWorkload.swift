@@ -1,13 +1,16 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import CaskStore
 import CCaskSupport
 import Synchronization
 
 /// Anonymous resident memory of this process in bytes (heap: what the index costs), from
-/// /proc/self/status. File pages mapped from segments are not counted.
+/// /proc/self/status. File pages mapped from segments are not counted. Linux only: 0 elsewhere.
 public func anonymousResidentBytes() -> Int {
+    #if os(Linux)
     guard let f = fopen("/proc/self/status", "r") else { return 0 }
     defer { fclose(f) }
     var line = [CChar](repeating: 0, count: 256)
@@ -19,6 +22,9 @@ public func anonymousResidentBytes() -> Int {
         }
     }
     return 0
+    #else
+    return 0
+    #endif
 }
 
 public struct OpenResult: Sendable {

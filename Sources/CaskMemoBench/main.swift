@@ -8,6 +8,8 @@
 //   cask-memo-bench [--n 10000] [--warmup 100]
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import Cask
 import CaskBench

@@ -21,6 +21,8 @@
 //   cask-recipe-worker deque-pop <dir> <n>           pops n items from the front (waiting for them)
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import Cask
 import Dispatch

@@ -34,6 +34,8 @@
 //       threw the fork error; the parent then writes "after-fork" and prints "child exit <status>"
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import Cask
 import CaskStore

@@ -272,7 +272,11 @@ struct BenchCommand: ParsableCommand {
 
     /// Spawns `procs` copies of this executable as workers, starts them together, merges results.
     func runProcesses(directory: String) throws -> (UInt64, WorkerResult) {
+        #if os(Linux)
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        #else
+        guard let exe = Bundle.main.executablePath else { throw ToolFailure(message: "cannot find the path of this executable to start workers", code: ExitCode.failure) }
+        #endif
         var children: [(Process, Pipe, Pipe)] = []
         for i in 0..<procs {
             let p = Process()

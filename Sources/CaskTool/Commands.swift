@@ -8,7 +8,10 @@ struct SetCommand: ParsableCommand {
     @OptionGroup var location: CacheLocation
     @Argument(help: "The key (a string).") var key: String
     @Argument(help: "The value; read from standard input when omitted.") var value: String?
-    @Option(help: "Seconds until the entry expires (more than about 292,000 years, or inf: never).") var expire: Double?
+    // `.unconditional`: the word after --expire is its value even when it starts with a dash, so
+    // `--expire -5` reaches validate() and gets the rule it breaks, not "Missing value".
+    @Option(parsing: .unconditional, help: "Seconds until the entry expires (more than about 292,000 years, or inf: never).")
+    var expire: Double?
     @Option(help: "A tag for the entry.") var tag: String?
     @Flag(help: "Make the write durable (fsync) before returning.") var sync = false
 

@@ -9,6 +9,7 @@ struct CaskCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cask",
         abstract: "Inspect, edit, check, compact and benchmark Cask cache directories.",
+        version: CaskVersion.current,
         subcommands: [SetCommand.self, GetCommand.self, DeleteCommand.self, KeysCommand.self, StatsCommand.self,
                       EvictCommand.self, ExpireCommand.self, ClearCommand.self, CompactCommand.self, CheckCommand.self,
                       ImportCommand.self, ExportCommand.self, BenchCommand.self])

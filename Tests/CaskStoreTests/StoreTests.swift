@@ -150,7 +150,12 @@ struct StoreTests {
     /// Opening and closing stores must not leak descriptors ("too many open files").
     @Test func openCloseDoesNotLeakDescriptors() throws {
         let dir = TemporaryDirectory()
-        func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
+        #if os(Linux)
+        let descriptors = "/proc/self/fd"
+        #else
+        let descriptors = "/dev/fd"
+        #endif
+        func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: descriptors).count) ?? 0 }
         do {
             let s = try Store(directory: dir.path, options: .testing(shards: 4, segmentSize: 4096))
             for i in 0..<200 { try s.put(bytes("k\(i)"), [UInt8](repeating: 1, count: 100)) }

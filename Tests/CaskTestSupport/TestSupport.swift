@@ -49,10 +49,16 @@ public func makeCache(_ settings: CacheSettings = CacheSettings(), dir: Temporar
 
 /// Path of an executable built next to the test bundle.
 public func builtExecutable(_ name: String) -> String {
+    #if os(Linux)
+    // The test binary is <bin>/<Package>PackageTests.xctest.
     let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     var dir = exe.deletingLastPathComponent()
-    // The test binary lives in <bin>/<Package>PackageTests.xctest on Linux.
     if dir.lastPathComponent.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
+    #else
+    // The tests are a bundle, <bin>/<Package>PackageTests.xctest, loaded by a runner elsewhere.
+    let bundle = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") } ?? Bundle.main
+    let dir = bundle.bundleURL.deletingLastPathComponent()
+    #endif
     return dir.appendingPathComponent(name).path
 }
 

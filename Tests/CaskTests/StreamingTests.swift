@@ -32,11 +32,11 @@ struct StreamingTests {
         #expect(throws: CaskError.self) { try cache.set("x", contentsOfFile: "/nonexistent/file") }
     }
 
-    @Test func asyncOverloadsAndChunks() async throws {
+    @Test func backgroundVariantsAndChunks() async throws {
         let fixture = try makeCache()
         let cache = fixture.cache
-        try await cache.set("r", Report(id: 1, title: "async", scores: []))
-        let r: Report? = try await cache.get("r")
+        try await cache.setInBackground("r", Report(id: 1, title: "async", scores: []))
+        let r: Report? = try await cache.getInBackground("r")
         #expect(r?.title == "async")
         let stream = AsyncStream<[UInt8]> { c in
             for i in 0..<5 { c.yield([UInt8](repeating: UInt8(i), count: 400_000)) }
@@ -47,7 +47,9 @@ struct StreamingTests {
         var total = 0
         for try await chunk in reader.chunks(of: 300_000) { total += chunk.count }
         #expect(total == 2_000_000)
-        let report = try await cache.check()
+        let report = try await cache.checkInBackground()
         #expect(report.isHealthy)
+        let compacted = try await cache.compactInBackground()
+        #expect(!compacted.isEmpty)
     }
 }

@@ -123,6 +123,18 @@ struct ToolTests {
         #expect(try Tool.run(["--help"]).status == 0)
     }
 
+    /// A negative expiry is refused with the rule it breaks, not taken for a missing value.
+    @Test func negativeExpiryNamesTheRule() throws {
+        let s = Scratch()
+        for args in [["set", s.cache, "k", "v", "--expire", "-5"], ["set", s.cache, "k", "v", "--expire=-5"]] {
+            let r = try Tool.run(args)
+            #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains("--expire must be a positive number of seconds"), "\(args): \(r.stderr)")
+            #expect(!r.stderr.contains("Missing value"), "\(args): \(r.stderr)")
+        }
+        #expect(try Tool.run(["get", s.cache, "k"]).status != 0)
+    }
+
     @Test func notACacheExitsThree() throws {
         let s = Scratch()
         try FileManager.default.createDirectory(atPath: s.path + "/plain", withIntermediateDirectories: true)

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
 import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Encodes a value for a memoize key so that equal values give equal bytes in every process and run.
 ///

@@ -28,7 +28,7 @@ struct FileFingerprint: Codable, Equatable, Sendable {
         var st = stat()
         guard cask_stat(path, &st) == 0 else { k = "-"; return }
         s = Int64(st.st_size)
-        m = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        m = modificationNanos(st)
         i = UInt64(st.st_ino)
         d = UInt64(st.st_dev)
         switch st.st_mode & S_IFMT {
@@ -87,7 +87,7 @@ struct FileFingerprint: Codable, Equatable, Sendable {
             h.add(Array(name.utf8))
             guard cask_stat(child, &st) == 0 || lstat(child, &st) == 0 else { h.add([0]); continue }
             h.add(UInt64(bitPattern: Int64(st.st_size)))
-            h.add(UInt64(bitPattern: Int64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_mtim.tv_nsec)))
+            h.add(UInt64(bitPattern: modificationNanos(st)))
             h.add(UInt64(st.st_ino))
             if st.st_mode & S_IFMT == S_IFDIR {
                 let id = DirectoryID(st)

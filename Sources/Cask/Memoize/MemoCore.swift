@@ -4,7 +4,11 @@ import Glibc
 import Darwin
 #endif
 import CaskStore
+#if canImport(FoundationEssentials)
 import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// How a memoized function protects itself from many callers computing the same result at once.
 public struct StampedeProtection: Sendable, Equatable {

@@ -1,5 +1,9 @@
 import CaskStore
+#if canImport(FoundationEssentials)
 import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The canonical key of one memoized call: what is hashed, stored and compared.
 ///

@@ -1,5 +1,9 @@
 import CaskStore
+#if canImport(FoundationEssentials)
 import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A condition a memoized result must meet each time it is served. A function's policies compose:
 /// a result is served only while all of them hold; otherwise the call computes it again.

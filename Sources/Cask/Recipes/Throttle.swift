@@ -13,7 +13,8 @@ import CaskStore
 /// calls are spaced by `period / count`; over any interval of length T at most `count + T × count /
 /// period` calls pass. The bucket (tokens, last refill time) is a record in the cache's own
 /// namespace (key `0x00 "throttle" 0x01 <name>`), read and written inside ``Cache/transact(_:)``,
-/// so processes share it. Time comes from the cache's clock.
+/// so processes share it. Time comes from the cache's clock, and so does waiting: on a
+/// ``ManualClock`` a waiting `acquire()` moves the clock forward instead of sleeping.
 ///
 /// ```swift
 /// let api = try Throttle(cache: cache, name: "geocoder", count: 10, per: .seconds(1))
@@ -68,21 +69,27 @@ public struct Throttle: Sendable {
     /// Takes a call slot if one is free now; false otherwise.
     public func tryAcquire() throws -> Bool { try take() == 0 }
 
-    /// Waits (sleeping the thread) until a call slot is free, and takes it.
+    /// How long to wait before trying again: the time until a token, at least 100 µs and at most
+    /// 1 s (other processes may take the token first, or change nothing for long).
+    static func pauseLength(_ wait: Double) -> Double { min(1, max(0.000_1, wait)) }
+
+    /// Waits (blocking the thread, on the cache's clock: ``CacheClock/pause(seconds:)``) until a
+    /// call slot is free, and takes it.
     public func acquire() throws {
         while true {
             let wait = try take()
             if wait == 0 { return }
-            usleep(UInt32(min(1_000_000, max(100, wait * 1e6))))
+            cache.clock.pause(seconds: Self.pauseLength(wait))
         }
     }
 
-    /// Waits (sleeping the task) until a call slot is free, and takes it.
+    /// Waits (suspending the task, on the cache's clock: ``CacheClock/sleep(seconds:)``) until a
+    /// call slot is free, and takes it.
     public func acquire() async throws {
         while true {
             let wait = try take()
             if wait == 0 { return }
-            try await Task.sleep(for: .microseconds(Int64(min(1_000_000, max(100, wait * 1e6)))))
+            try await cache.clock.sleep(seconds: Self.pauseLength(wait))
         }
     }
 

@@ -82,16 +82,11 @@ package struct LogPosition: Hashable, Comparable, Sendable {
 }
 
 enum BootIdentity {
-    /// A hash of the kernel's boot id, so a shared header left by a previous boot is recognized.
+    /// A hash of the boot's identity (Linux: the kernel's boot id; Darwin: the boot session UUID,
+    /// see `bootIdentityBytes`), so a shared header left by a previous boot is recognized.
     static let current: UInt64 = {
-        guard case .success(let fd) = Sys.open("/proc/sys/kernel/random/boot_id", O_RDONLY) else { return 1 }
-        defer { Sys.close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let n = buffer.withUnsafeMutableBytes { raw -> Int in
-            if case .success(let n) = Sys.pread(fd, raw.baseAddress!, 64, 0) { return n }
-            return 0
-        }
-        return KeyHash.hash(Array(buffer[0..<n])) | 1
+        guard let bytes = bootIdentityBytes() else { return 1 }
+        return KeyHash.hash(bytes) | 1
     }()
 }
 

@@ -103,7 +103,7 @@ package enum Sys {
         if case .fail(let e)? = check(.open, path: path) { return .failure(Errno(e)) }
         let extra = followLink ? O_CLOEXEC : O_CLOEXEC | O_NOFOLLOW
         while true {
-            let fd = Glibc.open(path, flags | extra, mode)
+            let fd = libcOpen(path, flags | extra, mode)
             if fd >= 0 {
                 Faults.remember(fd: fd, path: path)
                 if let hook = Faults.active { hook.didOpen(fd: fd, path: path, flags: flags) }
@@ -114,13 +114,13 @@ package enum Sys {
     }
 
     package static func close(_ fd: Int32) {
-        _ = Glibc.close(fd)
+        _ = libcClose(fd)
     }
 
     /// One pread call. Returns bytes read (0 at end of file).
     package static func pread(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, _ offset: Int64) -> Result<Int, Errno> {
         if case .fail(let e)? = check(.pread, fd: fd, count: count) { return .failure(Errno(e)) }
-        let n = Glibc.pread(fd, buffer, count, off_t(offset))
+        let n = libcPread(fd, buffer, count, offset)
         return n >= 0 ? .success(n) : .failure(Errno(errno))
     }
 
@@ -134,7 +134,7 @@ package enum Sys {
             case nil: break
             }
         }
-        let n = Glibc.pwrite(fd, buffer, count, off_t(offset))
+        let n = libcPwrite(fd, buffer, count, offset)
         if n < 0 { return .failure(Errno(errno)) }
         if let hook = Faults.active {
             hook.didWrite(fd: fd, path: Faults.path(of: fd), offset: offset, bytes: UnsafeRawBufferPointer(start: buffer, count: n))
@@ -142,14 +142,11 @@ package enum Sys {
         return .success(n)
     }
 
-    /// fdatasync on Linux (the data and the metadata needed to read it back); fsync elsewhere.
+    /// fdatasync on Linux (the data and the metadata needed to read it back); on Darwin
+    /// fcntl(F_FULLFSYNC), which also flushes the drive's cache (see `libcSyncData`).
     package static func fsync(_ fd: Int32) -> Result<Void, Errno> {
         if case .fail(let e)? = check(.fsync, fd: fd) { return .failure(Errno(e)) }
-        #if os(Linux)
-        let rc = Glibc.fdatasync(fd)
-        #else
-        let rc = Darwin.fsync(fd)
-        #endif
+        let rc = libcSyncData(fd)
         if rc != 0 { return .failure(Errno(errno)) }
         if let hook = Faults.active { hook.didSync(fd: fd, path: Faults.path(of: fd)) }
         return .success(())
@@ -158,7 +155,7 @@ package enum Sys {
     package static func ftruncate(_ fd: Int32, _ length: Int64) -> Result<Void, Errno> {
         if case .fail(let e)? = check(.ftruncate, fd: fd) { return .failure(Errno(e)) }
         while true {
-            if Glibc.ftruncate(fd, off_t(length)) == 0 {
+            if libcFtruncate(fd, length) == 0 {
                 if let hook = Faults.active { hook.didTruncate(fd: fd, path: Faults.path(of: fd), length: length) }
                 return .success(())
             }
@@ -171,11 +168,7 @@ package enum Sys {
     package static func fallocate(_ fd: Int32, _ offset: Int64, _ length: Int64) -> Result<Void, Errno> {
         if case .fail(let e)? = check(.fallocate, fd: fd, count: Int(length)) { return .failure(Errno(e)) }
         while true {
-            #if os(Linux)
-            let rc = Glibc.posix_fallocate(fd, off_t(offset), off_t(length))
-            #else
-            let rc = EOPNOTSUPP
-            #endif
+            let rc = libcAllocate(fd, offset, length)
             if rc == 0 { return .success(()) }
             if rc != EINTR { return .failure(Errno(rc)) }
         }
@@ -183,21 +176,21 @@ package enum Sys {
 
     package static func rename(_ from: String, _ to: String) -> Result<Void, Errno> {
         if case .fail(let e)? = check(.rename, path: to) { return .failure(Errno(e)) }
-        if Glibc.rename(from, to) != 0 { return .failure(Errno(errno)) }
+        if libcRename(from, to) != 0 { return .failure(Errno(errno)) }
         if let hook = Faults.active { hook.didRename(from: from, to: to) }
         return .success(())
     }
 
     package static func unlink(_ path: String) -> Result<Void, Errno> {
         if case .fail(let e)? = check(.unlink, path: path) { return .failure(Errno(e)) }
-        if Glibc.unlink(path) != 0 { return .failure(Errno(errno)) }
+        if libcUnlink(path) != 0 { return .failure(Errno(errno)) }
         if let hook = Faults.active { hook.didUnlink(path: path) }
         return .success(())
     }
 
     package static func mkdir(_ path: String, _ mode: mode_t) -> Result<Void, Errno> {
         if case .fail(let e)? = check(.mkdir, path: path) { return .failure(Errno(e)) }
-        if Glibc.mkdir(path, mode) != 0 { return .failure(Errno(errno)) }
+        if libcMkdir(path, mode) != 0 { return .failure(Errno(errno)) }
         if let hook = Faults.active { hook.didMakeDirectory(path: path) }
         return .success(())
     }
@@ -214,31 +207,30 @@ package enum Sys {
     package static func mmap(_ fd: Int32, length: Int, writable: Bool) -> Result<UnsafeMutableRawPointer, Errno> {
         if case .fail(let e)? = check(.mmap, fd: fd) { return .failure(Errno(e)) }
         let protection = writable ? (PROT_READ | PROT_WRITE) : PROT_READ
-        let p = Glibc.mmap(nil, length, protection, MAP_SHARED, fd, 0)
-        if p == MAP_FAILED || p == nil { return .failure(Errno(errno)) }
-        return .success(p!)
+        guard let p = libcMapShared(fd, length, protection) else { return .failure(Errno(errno)) }
+        return .success(p)
     }
 
     package static func munmap(_ address: UnsafeMutableRawPointer, _ length: Int) {
-        _ = Glibc.munmap(address, length)
+        _ = libcMunmap(address, length)
     }
 
     package static func fileSize(_ fd: Int32) -> Result<Int64, Errno> {
         if case .fail(let e)? = check(.fstat, fd: fd) { return .failure(Errno(e)) }
-        var st = Glibc.stat()
-        return Glibc.fstat(fd, &st) == 0 ? .success(Int64(st.st_size)) : .failure(Errno(errno))
+        var st = FileStatus()
+        return libcFstat(fd, &st) == 0 ? .success(Int64(st.st_size)) : .failure(Errno(errno))
     }
 
-    package static func stat(path: String) -> Result<Glibc.stat, Errno> {
+    package static func stat(path: String) -> Result<FileStatus, Errno> {
         if case .fail(let e)? = check(.fstat, path: path) { return .failure(Errno(e)) }
-        var st = Glibc.stat()
+        var st = FileStatus()
         return cask_stat(path, &st) == 0 ? .success(st) : .failure(Errno(errno))
     }
 
     /// lstat: a symbolic link is described, not followed.
-    package static func lstat(path: String) -> Result<Glibc.stat, Errno> {
+    package static func lstat(path: String) -> Result<FileStatus, Errno> {
         if case .fail(let e)? = check(.fstat, path: path) { return .failure(Errno(e)) }
-        var st = Glibc.stat()
+        var st = FileStatus()
         return cask_lstat(path, &st) == 0 ? .success(st) : .failure(Errno(errno))
     }
 

@@ -51,7 +51,7 @@ extension Store {
         }
         var orphans: [String] = []
         for path in valueFiles.allFiles() where !referenced.contains(path) {
-            guard case .success(let st) = Sys.stat(path: valueFiles.fullPath(path)), Double(st.st_mtim.tv_sec) < orphanCutoff else { continue }
+            guard case .success(let st) = Sys.stat(path: valueFiles.fullPath(path)), Double(modificationNanos(st)) / 1e9 < orphanCutoff else { continue }
             orphans.append(path)
         }
         return (damaged, orphans)
