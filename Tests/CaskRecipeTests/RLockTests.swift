@@ -10,7 +10,7 @@ final class Flag: Sendable {
     private let v = Locked(false)
     func set(_ value: Bool) { v.withLock { $0 = value } }
     var value: Bool { v.withLock { $0 } }
-    func wait(timeout: Double = 60) async {
+    func wait(timeout: Double = 600) async {
         let end = Date().addingTimeInterval(timeout)
         while !value && Date() < end { try? await Task.sleep(for: .milliseconds(1)) }
     }
