@@ -125,7 +125,7 @@ def svg(runs, title):
         ("set p99, 8 processes (µs, lower is better)", lambda r: r["set"]["p99_us"], 8, "µs"),
     ]
     colors = ["#4c78a8", "#9ecae9", "#f58518", "#ffbf79", "#54a24b"]
-    width, left, right, bar, gap, head = 860, 290, 120, 18, 6, 30
+    width, left, right, bar, gap, head = 880, 290, 150, 18, 6, 30
     panel_height = head + len(SYSTEMS) * (bar + gap) + 14
     height = 50 + panel_height * len(panels)
     out = [f'<?xml version="1.0" encoding="UTF-8"?>',
@@ -139,17 +139,28 @@ def svg(runs, title):
         out.append(f'<text x="{left}" y="{top + 18}" font-weight="bold">{escape(name)}</text>')
         values = [(label, value(runs[(stem, procs)]) if (stem, procs) in runs else None, colors[i])
                   for i, (stem, label) in enumerate(SYSTEMS)]
-        largest = max((v for _, v, _ in values if v is not None), default=0) or 1
+        # A bar many times longer than the others (diskcache's, usually) is cut, so that the others
+        # stay readable: the scale ends at 3x the second longest, and a cut bar is drawn broken.
+        ranked = sorted((v for _, v, _ in values if v is not None), reverse=True)
+        largest = (ranked[0] if ranked else 0) or 1
+        if len(ranked) > 1 and ranked[1] > 0 and ranked[0] > 4 * ranked[1]:
+            largest = 3 * ranked[1]
         for i, (label, v, color) in enumerate(values):
             y = top + head + i * (bar + gap)
             out.append(f'<text x="{left - 8}" y="{y + bar - 5}" text-anchor="end">{escape(label)}</text>')
             if v is None:
                 out.append(f'<text x="{left + 4}" y="{y + bar - 5}" fill="#888888">not run</text>')
                 continue
-            w = plot * v / largest
+            cut = v > largest
+            w = plot * min(v, largest) / largest
             shown = f"{v:,.0f} {unit}" if unit == "ops/s" or v >= 100 else f"{v:,.2f} {unit}"
             out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" fill="{color}">'
                        f'<title>{escape(label)}: {escape(shown)}</title></rect>')
+            if cut:  # a white gap across the bar, two thirds along: the bar is not to scale
+                gx = left + w * 2 / 3
+                out.append(f'<polygon points="{gx:.1f},{y - 2} {gx + 8:.1f},{y - 2} {gx + 4:.1f},{y + bar + 2} '
+                           f'{gx - 4:.1f},{y + bar + 2}" fill="#ffffff"/>')
+                shown += " (bar cut)"
             out.append(f'<text x="{left + w + 4:.1f}" y="{y + bar - 5}">{escape(shown)}</text>')
         bottom = top + head + len(SYSTEMS) * (bar + gap) - gap
         out.append(f'<line x1="{left}" y1="{top + head - 3}" x2="{left}" y2="{bottom + 3}" stroke="#333333"/>')
