@@ -16,7 +16,8 @@
  *     u < 0.90 get, u < 0.99 set, otherwise delete;
  *   - every operation is a transaction of its own: a get renews one read transaction kept by the
  *     worker and resets it afterwards (LMDB's cheapest read), a set or a delete begins and commits a
- *     write transaction;
+ *     write transaction; a get reads the value where it lies in the map (one byte of it), without the
+ *     copy that Cask's get returns, as LMDB's callers use it;
  *   - the first WARMUP operations of a worker (default min(1000, OPS/10)) are not timed;
  *   - a miss is a get that finds nothing or a delete of an absent key.
  * The environment is opened with MDB_NOSYNC|MDB_NOMETASYNC (no flush per commit: what survives is
