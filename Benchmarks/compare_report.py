@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Reads the outputs of one Benchmarks/compare run and prints the ratio table and writes the chart.
+
+  compare_report.py table DIR [--svg FILE]   the table of DIR's runs (and the chart, if asked)
+  compare_report.py check FILE...            exit 1 unless every FILE is a run in the bench format
+  compare_report.py same-ops A B             exit 1 unless runs A and B timed the same operations
+                                             (equal count and misses per kind: same sequence)
+
+A run's output (from `cask bench` or a peer in Benchmarks/peers) is a header line, then lines
+`get|set|delete count=N miss=N median_us=X p90_us=X p99_us=X max_us=X` and last
+`wall_s=X ops_per_s=N`. DIR holds one file per system and process count, named
+`<system>-<procs>.txt`, for the systems in SYSTEMS below.
+"""
+import os
+import re
+import sys
+
+# (file stem, label), in table order; the first is the reference of the ratios.
+SYSTEMS = [
+    ("cask-cache", "Cask Cache (typed, default bench)"),
+    ("cask-store", "Cask --api store (engine)"),
+    ("lmdb-writemap", "LMDB from C, NOSYNC + WRITEMAP"),
+    ("lmdb", "LMDB from C, NOSYNC"),
+    ("diskcache", "diskcache (Cache / FanoutCache(8))"),
+]
+PROCS = (1, 8)
+
+NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+OPERATION = re.compile(rf"^(get|set|delete) +count=([0-9]+) miss=([0-9]+) median_us=({NUMBER}) "
+                       rf"p90_us=({NUMBER}) p99_us=({NUMBER}) max_us=({NUMBER})$")
+WALL = re.compile(rf"^wall_s=({NUMBER}) ops_per_s=([0-9]+)$")
+
+
+class FormatError(Exception):
+    pass
+
+
+def parse(path):
+    """{'header': str, 'ops_per_s': int, 'get': {'median_us': .., ..}, ..} of one run's output."""
+    with open(path, encoding="utf-8") as f:
+        lines = [line.rstrip("\n") for line in f if line.strip()]
+    if len(lines) < 3:
+        raise FormatError(f"{path}: expected a header, operation lines and a wall line; got {len(lines)} lines")
+    run = {"header": lines[0]}
+    if OPERATION.match(lines[0]) or WALL.match(lines[0]):
+        raise FormatError(f"{path}: the first line is not a header: {lines[0]!r}")
+    for line in lines[1:-1]:
+        m = OPERATION.match(line)
+        if not m:
+            raise FormatError(f"{path}: not an operation line: {line!r}")
+        kind = m.group(1)
+        if kind in run:
+            raise FormatError(f"{path}: two '{kind}' lines")
+        count = int(m.group(2))
+        p50, p90, p99, top = (float(m.group(i)) for i in range(4, 8))
+        if count == 0 or not p50 <= p90 <= p99 <= top:
+            raise FormatError(f"{path}: percentiles out of order or no samples: {line!r}")
+        run[kind] = {"count": count, "miss": int(m.group(3)), "median_us": p50, "p99_us": p99}
+    m = WALL.match(lines[-1])
+    if not m:
+        raise FormatError(f"{path}: the last line is not 'wall_s=.. ops_per_s=..': {lines[-1]!r}")
+    run["ops_per_s"] = int(m.group(2))
+    for kind in ("get", "set"):
+        if kind not in run:
+            raise FormatError(f"{path}: no '{kind}' line")
+    return run
+
+
+def load(directory):
+    runs = {}
+    for stem, _ in SYSTEMS:
+        for procs in PROCS:
+            path = os.path.join(directory, f"{stem}-{procs}.txt")
+            if os.path.exists(path):
+                runs[(stem, procs)] = parse(path)
+    if ("cask-cache", 1) not in runs:
+        raise FormatError(f"{directory}: no cask-cache-1.txt, the reference run")
+    return runs
+
+
+def us(v):
+    return f"{v:,.2f} µs" if v < 100 else f"{v:,.0f} µs"
+
+
+def table(runs):
+    """The rows: label, ops/s at 1 and 8 processes with Cask Cache's ratio to each, latencies."""
+    reference = {p: runs[("cask-cache", p)]["ops_per_s"] for p in PROCS if ("cask-cache", p) in runs}
+    rows = []
+    for stem, label in SYSTEMS:
+        cells = [label]
+        for p in PROCS:
+            run = runs.get((stem, p))
+            if run is None:
+                cells += ["-", "-"]
+                continue
+            cells.append(f"{run['ops_per_s'] / 1000:,.0f}k")
+            cells.append(f"{reference[p] / run['ops_per_s']:.2f}x" if p in reference else "-")
+        one, eight = runs.get((stem, 1)), runs.get((stem, 8))
+        cells.append(us(one["get"]["median_us"]) if one else "-")
+        cells.append(us(one["set"]["median_us"]) if one else "-")
+        cells.append(us(eight["set"]["p99_us"]) if eight else "-")
+        rows.append(cells)
+    head = ["system", "ops/s 1 proc", "Cache ÷ it", "ops/s 8 procs", "Cache ÷ it",
+            "get p50 (1 proc)", "set p50 (1 proc)", "set p99 (8 procs)"]
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+
+    def fmt(cells):
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+    out = [fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [fmt(r) for r in rows]
+    return "\n".join(out)
+
+
+def escape(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def svg(runs, title):
+    """Panels of horizontal bars from zero, one bar per system, each labelled with its value."""
+    panels = [
+        ("Throughput, 1 process (ops/s, higher is better)", lambda r: r["ops_per_s"], 1, "ops/s"),
+        ("Throughput, 8 processes (ops/s, higher is better)", lambda r: r["ops_per_s"], 8, "ops/s"),
+        ("get p50, 1 process (µs, lower is better)", lambda r: r["get"]["median_us"], 1, "µs"),
+        ("set p50, 1 process (µs, lower is better)", lambda r: r["set"]["median_us"], 1, "µs"),
+        ("set p99, 8 processes (µs, lower is better)", lambda r: r["set"]["p99_us"], 8, "µs"),
+    ]
+    colors = ["#4c78a8", "#9ecae9", "#f58518", "#ffbf79", "#54a24b"]
+    width, left, right, bar, gap, head = 880, 290, 150, 18, 6, 30
+    panel_height = head + len(SYSTEMS) * (bar + gap) + 14
+    height = 50 + panel_height * len(panels)
+    out = [f'<?xml version="1.0" encoding="UTF-8"?>',
+           f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+           f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+           f'<text x="{width / 2}" y="26" text-anchor="middle" font-size="15" font-weight="bold">{escape(title)}</text>']
+    plot = width - left - right
+    for n, (name, value, procs, unit) in enumerate(panels):
+        top = 50 + n * panel_height
+        out.append(f'<text x="{left}" y="{top + 18}" font-weight="bold">{escape(name)}</text>')
+        values = [(label, value(runs[(stem, procs)]) if (stem, procs) in runs else None, colors[i])
+                  for i, (stem, label) in enumerate(SYSTEMS)]
+        # A bar many times longer than the others (diskcache's, usually) is cut, so that the others
+        # stay readable: the scale ends at 3x the second longest, and a cut bar is drawn broken.
+        ranked = sorted((v for _, v, _ in values if v is not None), reverse=True)
+        largest = (ranked[0] if ranked else 0) or 1
+        if len(ranked) > 1 and ranked[1] > 0 and ranked[0] > 4 * ranked[1]:
+            largest = 3 * ranked[1]
+        for i, (label, v, color) in enumerate(values):
+            y = top + head + i * (bar + gap)
+            out.append(f'<text x="{left - 8}" y="{y + bar - 5}" text-anchor="end">{escape(label)}</text>')
+            if v is None:
+                out.append(f'<text x="{left + 4}" y="{y + bar - 5}" fill="#888888">not run</text>')
+                continue
+            cut = v > largest
+            w = plot * min(v, largest) / largest
+            shown = f"{v:,.0f} {unit}" if unit == "ops/s" or v >= 100 else f"{v:,.2f} {unit}"
+            out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" fill="{color}">'
+                       f'<title>{escape(label)}: {escape(shown)}</title></rect>')
+            if cut:  # a white gap across the bar, two thirds along: the bar is not to scale
+                gx = left + w * 2 / 3
+                out.append(f'<polygon points="{gx:.1f},{y - 2} {gx + 8:.1f},{y - 2} {gx + 4:.1f},{y + bar + 2} '
+                           f'{gx - 4:.1f},{y + bar + 2}" fill="#ffffff"/>')
+                shown += " (bar cut)"
+            out.append(f'<text x="{left + w + 4:.1f}" y="{y + bar - 5}">{escape(shown)}</text>')
+        bottom = top + head + len(SYSTEMS) * (bar + gap) - gap
+        out.append(f'<line x1="{left}" y1="{top + head - 3}" x2="{left}" y2="{bottom + 3}" stroke="#333333"/>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "check":
+        bad = 0
+        for path in argv[1:]:
+            try:
+                parse(path)
+            except (OSError, FormatError) as error:
+                print(f"check: {error}", file=sys.stderr)
+                bad = 1
+        return bad
+    if len(argv) == 3 and argv[0] == "same-ops":
+        try:
+            a, b = parse(argv[1]), parse(argv[2])
+        except (OSError, FormatError) as error:
+            print(f"same-ops: {error}", file=sys.stderr)
+            return 1
+        differ = [k for k in ("get", "set", "delete")
+                  if (a.get(k, {}).get("count"), a.get(k, {}).get("miss")) != (b.get(k, {}).get("count"), b.get(k, {}).get("miss"))]
+        for k in differ:
+            print(f"same-ops: {k} differs: {argv[1]} {a.get(k)} vs {argv[2]} {b.get(k)}", file=sys.stderr)
+        return 1 if differ else 0
+    if len(argv) in (2, 4) and argv[0] == "table" and (len(argv) == 2 or argv[2] == "--svg"):
+        try:
+            runs = load(argv[1])
+        except (OSError, FormatError) as error:
+            print(f"compare_report: {error}", file=sys.stderr)
+            return 1
+        print(table(runs))
+        if len(argv) == 4:
+            m = re.search(r"\bops=([0-9]+)", runs[("cask-cache", 1)]["header"])
+            ops = f"{int(m.group(1)):,}" if m else "?"
+            with open(argv[3], "w", encoding="utf-8") as f:
+                f.write(svg(runs, f"Core workload, same run ({ops} ops per process)"))
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
