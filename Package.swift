@@ -6,11 +6,16 @@ let package = Package(
     products: [
         .library(name: "Cask", targets: ["Cask"]),
         .library(name: "CaskStore", targets: ["CaskStore"]),
+        .library(name: "CaskRemote", targets: ["CaskRemote"]),
         .executable(name: "cask", targets: ["cask"]),
     ],
     dependencies: [
         // Only the command-line tool uses it; the library modules depend on no package.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Only CaskRemote (and the tool, through it) uses these: HTTP client and HMAC/SHA-256 for SigV4.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C shims: system zlib (CRC-32, later compression) and C11 atomics on shared mmapped memory.
@@ -28,6 +33,17 @@ let package = Package(
             name: "Cask",
             dependencies: ["CaskStore", "CCaskSupport"]
         ),
+        // Remote sources: HTTP(S) and S3 objects kept as fresh local copies in a cache (revalidation, SigV4).
+        .target(
+            name: "CaskRemote",
+            dependencies: [
+                "Cask",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Benchmark workloads and latency statistics behind `cask bench` (tested on their own).
         .target(
             name: "CaskBench",
@@ -40,6 +56,7 @@ let package = Package(
                 "Cask",
                 "CaskStore",
                 "CaskBench",
+                "CaskRemote",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/CaskTool"
@@ -75,6 +92,19 @@ let package = Package(
         .testTarget(
             name: "CaskTests",
             dependencies: ["Cask", "CaskTestSupport", "cask-test-worker"]
+        ),
+        // Remote sources against servers the tests start on loopback (Servers/: a Python origin
+        // server, and SeaweedFS's S3 gateway when `weed` is installed).
+        .testTarget(
+            name: "CaskRemoteTests",
+            dependencies: [
+                "CaskRemote", "CaskTestSupport", "cask",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            exclude: ["Servers"]
         ),
         .testTarget(
             name: "CaskToolTests",

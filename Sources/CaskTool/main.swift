@@ -11,7 +11,7 @@ struct CaskCommand: ParsableCommand {
         abstract: "Inspect, edit, check, compact and benchmark Cask cache directories.",
         subcommands: [SetCommand.self, GetCommand.self, DeleteCommand.self, KeysCommand.self, StatsCommand.self,
                       EvictCommand.self, ExpireCommand.self, ClearCommand.self, CompactCommand.self, CheckCommand.self,
-                      ImportCommand.self, ExportCommand.self, BenchCommand.self])
+                      ImportCommand.self, ExportCommand.self, BenchCommand.self, FetchCommand.self])
 }
 
 do {
