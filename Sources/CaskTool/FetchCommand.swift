@@ -31,11 +31,17 @@ struct FetchCommand: ParsableCommand {
     }
 
     func run() throws {
-        var configuration = try RemoteConfiguration.fromEnvironment()
-        if let endpoint { configuration.s3.endpoint = try RemoteURL(parsing: endpoint) }
+        var configuration: RemoteConfiguration
+        let object: RemoteObject
+        do {
+            configuration = try RemoteConfiguration.fromEnvironment()
+            if let endpoint { configuration.s3.endpoint = try RemoteURL(parsing: endpoint) }
+            object = try RemoteObject(parsing: url)
+        } catch let error as RemoteError {
+            throw ToolFailure(message: error.description, code: Self.exitCode(error))
+        }
         if let timeout { configuration.timeouts = RemoteTimeouts(connect: .seconds(timeout), request: .seconds(timeout)) }
         configuration.revalidateAfter = .seconds(revalidateAfter ?? 0)
-        let object = try RemoteObject(parsing: url)
         let cache = try location.open(create: true)
         let remote = RemoteCache(cache: cache, configuration: configuration)
         let result = waitFor { () async -> Result<RemoteCopy, any Error> in

@@ -61,4 +61,23 @@ struct FetchToolTests {
         #expect(try cask(["fetch", cacheDir, origin.url("/files/other.csv"), "--timeout", "2"]).status == 4)
         #expect(try cask(["fetch", cacheDir, "ftp://nowhere/x"]).status == 2)
     }
+
+    @Test func processesFetchingOneObjectDownloadItOnce() async throws {
+        let origin = try OriginServer()
+        defer { origin.stop() }
+        let dir = TemporaryDirectory("cask-fetch-procs")
+        let content = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try origin.put("shared.bin", content)
+        let url = origin.url("/files/shared.bin")
+        // Three processes at once on one cache directory.
+        let runs = try await withThrowingTaskGroup(of: Run.self) { group in
+            for _ in 0..<3 { group.addTask { try self.cask(["fetch", dir.sub("cache"), url]) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(runs.allSatisfy { $0.status == 0 })
+        let paths = Set(runs.map { $0.stdout.trimmingCharacters(in: .whitespacesAndNewlines) })
+        #expect(paths.count == 1)
+        #expect(FileManager.default.contents(atPath: try #require(paths.first)) == Data(content))
+        #expect(try await origin.counts("shared.bin").ok == 1)
+    }
 }
