@@ -1,6 +1,11 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// CASK_WITHOUT_REMOTE=1 leaves out CaskRemote (and `cask fetch`, and its tests) with its package
+// dependencies: the sanitizer builds set it, since building SwiftNIO, async-http-client and
+// BoringSSL under ASan or TSan takes far longer than the project itself.
+let withRemote = Context.environment["CASK_WITHOUT_REMOTE"] == nil
+
 let package = Package(
     name: "Cask",
     // `Atomic` (Synchronization) and `Duration` need macOS 15 / iOS 18. Linux: Swift 6.1.
@@ -9,11 +14,16 @@ let package = Package(
         .library(name: "Cask", targets: ["Cask"]),
         .library(name: "CaskStore", targets: ["CaskStore"]),
         .executable(name: "cask", targets: ["cask"]),
-    ],
+    ] + (withRemote ? [.library(name: "CaskRemote", targets: ["CaskRemote"])] : []),
     dependencies: [
         // Only the command-line tool uses it; the library modules depend on no package.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-    ],
+    ] + (withRemote ? [
+        // Only CaskRemote (and the tool, through it) uses these: HTTP client and HMAC/SHA-256 for SigV4.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ] : []),
     targets: [
         // C shims: system zlib (CRC-32, later compression) and C11 atomics on shared mmapped memory.
         .target(
@@ -43,7 +53,7 @@ let package = Package(
                 "CaskStore",
                 "CaskBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            ] + (withRemote ? ["CaskRemote"] : []),
             path: "Sources/CaskTool"
         ),
         // Child process used by multi-process tests (writes/reads a store on command).
@@ -94,6 +104,35 @@ let package = Package(
         ),
     ]
 )
+
+if withRemote {
+    package.targets += [
+        // Remote sources: HTTP(S) and S3 objects kept as fresh local copies in a cache (revalidation, SigV4).
+        .target(
+            name: "CaskRemote",
+            dependencies: [
+                "Cask",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // Remote sources against servers the tests start on loopback (Servers/: a Python origin
+        // server, and SeaweedFS's S3 gateway when `weed` is installed).
+        .testTarget(
+            name: "CaskRemoteTests",
+            dependencies: [
+                "CaskRemote", "CaskTestSupport", "cask",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            exclude: ["Servers"]
+        )
+    ]
+}
 
 for target in package.targets where target.type != .system {
     guard target.name != "CCaskSupport" else { continue }

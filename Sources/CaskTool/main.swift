@@ -12,8 +12,14 @@ struct CaskCommand: ParsableCommand {
         version: CaskVersion.current,
         subcommands: [SetCommand.self, GetCommand.self, DeleteCommand.self, KeysCommand.self, StatsCommand.self,
                       EvictCommand.self, ExpireCommand.self, ClearCommand.self, CompactCommand.self, CheckCommand.self,
-                      ImportCommand.self, ExportCommand.self, BenchCommand.self])
+                      ImportCommand.self, ExportCommand.self, BenchCommand.self] + remoteCommands)
 }
+
+#if canImport(CaskRemote)
+let remoteCommands: [any ParsableCommand.Type] = [FetchCommand.self]
+#else
+let remoteCommands: [any ParsableCommand.Type] = []
+#endif
 
 do {
     var command = try CaskCommand.parseAsRoot()

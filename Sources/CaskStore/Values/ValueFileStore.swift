@@ -29,25 +29,27 @@ final class ValueFileStore: Sendable {
 
     /// Writes the chunks `next` returns (until nil) to a new value file.
     func write(compressed: Bool, _ next: () throws -> [UInt8]?) throws -> NewValueFile {
-        let path = ValueFileReference.randomPath()
-        let fanOut = root + "/" + String(path.prefix(2))
-        try makeDirectory(root, parent: directory)
-        try makeDirectory(fanOut, parent: root)
-        let temp = root + "/tmp-" + String(path.dropFirst(3).prefix(30))
-        let file = try FileRef.open(temp, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
-        var size = 0
+        let writer = try ValueFileWriter(store: self, compressed: compressed)
         do {
-            while let chunk = try next() {
-                try file.write(chunk, at: Int64(size))
-                size += chunk.count
-            }
-            if sync { try file.sync() }
-            file.close()
+            while let chunk = try next() { try writer.append(chunk) }
         } catch {
-            file.close()
-            _ = Sys.unlink(temp)
+            writer.abandon()
             throw error
         }
+        return try writer.finish()
+    }
+
+    /// Creates `values/` and the fan-out directory of `path` if missing.
+    func prepareDirectories(for path: String) throws {
+        try makeDirectory(root, parent: directory)
+        try makeDirectory(root + "/" + String(path.prefix(2)), parent: root)
+    }
+
+    /// Where the file that will become `path` is written: `values/tmp-<name>`.
+    func temporaryPath(for path: String) -> String { root + "/tmp-" + String(path.dropFirst(3).prefix(30)) }
+
+    /// Renames a written, synced temporary file into place and syncs its directory.
+    func publish(temp: String, path: String, size: Int, compressed: Bool) throws -> NewValueFile {
         if case .failure(let e) = Sys.rename(temp, fullPath(path)) {
             _ = Sys.unlink(temp)
             throw CaskError.io("cannot rename value file into place", path: fullPath(path), errno: e)
@@ -56,7 +58,7 @@ final class ValueFileStore: Sendable {
         let made = NewValueFile(reference, store: self)
         if sync {
             // On failure the file is not known durable: `made` is released unused and unlinks it.
-            try FileSystem.syncDirectory(fanOut)
+            try FileSystem.syncDirectory(root + "/" + String(path.prefix(2)))
         }
         return made
     }
@@ -173,6 +175,8 @@ public final class ValueFileReader: Sendable {
     let file: FileRef
     /// Bytes in the file.
     public let size: Int
+    /// The file's path (valid while its entry is current: a later write may unlink it).
+    package var path: String { file.path }
     /// True when the file holds a compressed value (the layer above decompresses).
     public let isCompressed: Bool
 

@@ -1,0 +1,45 @@
+import AsyncHTTPClient
+import Cask
+import Crypto
+import NIOCore
+
+/// Streams a response body into a new value file, hashing it on the way. Memory stays at one
+/// chunk of the client's (backpressure holds the rest on the socket). Whatever goes wrong — the
+/// connection breaks, the body is shorter than Content-Length, the disk is full — the temporary
+/// file is removed and nothing in the cache changes.
+enum Download {
+    static func receive(_ response: HTTPClientResponse, from url: RemoteURL, into cache: Cache) async throws
+        -> (FinishedValueFile, RemoteWitness) {
+        let writer = try cache.beginValueFile()
+        var hasher = SHA256()
+        var received = 0
+        do {
+            for try await buffer in response.body {
+                try buffer.withUnsafeReadableBytes { raw in
+                    hasher.update(bufferPointer: raw)
+                    try writer.append(raw)
+                }
+                received += buffer.readableBytes
+            }
+        } catch let error as CaskError {
+            writer.abandon()
+            throw error
+        } catch is CancellationError {
+            writer.abandon()
+            throw CancellationError()
+        } catch {
+            writer.abandon()
+            throw RemoteError(.unreachable, "\(url.redacted): the download broke off after \(received) bytes (\(HTTPTransport.describe(error)))")
+        }
+        if let declared = response.headers.first(name: "content-length").flatMap(Int.init), declared != received {
+            writer.abandon()
+            throw RemoteError(.unreachable, "\(url.redacted): received \(received) of \(declared) bytes")
+        }
+        let file = try await blocking { try writer.finish() }
+        let h = response.headers
+        let witness = RemoteWitness(etag: h.first(name: "etag"), lastModified: h.first(name: "last-modified"),
+                                    versionID: h.first(name: "x-amz-version-id"), size: received,
+                                    sha256: SigV4Signer.hex(hasher.finalize()))
+        return (file, witness)
+    }
+}
