@@ -68,3 +68,21 @@ struct LockFairnessTests {
         #expect(free, "the late arrivals released the lock")
     }
 }
+
+@Suite("Abandoned lock waits")
+struct AbandonedLockWaitTests {
+    /// A wait that timed out stays queued in the kernel and takes the lock for a moment when it is
+    /// released; a `tryAcquire` right after the release must not take that moment for a holder.
+    @Test func tryAcquireAfterATimedOutWaitSucceeds() throws {
+        let f = try makeCache()
+        let lock = try Lock(cache: f.cache, name: "late")
+        var refused = 0
+        for _ in 0..<100 {
+            let held = try #require(try lock.tryAcquire())
+            #expect { try lock.acquire(timeout: .milliseconds(1)) } throws: { ($0 as? CaskError)?.code == .timedOut }
+            held.release()
+            if let again = try lock.tryAcquire() { again.release() } else { refused += 1 }
+        }
+        #expect(refused == 0, "\(refused) of 100 tries right after a release were refused")
+    }
+}

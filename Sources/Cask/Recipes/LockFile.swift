@@ -28,12 +28,19 @@ final class LockFileHandle: Sendable {
     deinit { close(fd) }
 
     /// Takes the lock if nobody holds it. Returns false if it is held elsewhere.
+    ///
+    /// A wait of this process that gave up (timeout, cancellation) stays queued in the kernel and,
+    /// when the lock is released, takes it for a moment only to hand it back. While such a wait
+    /// exists for this file, a refusal is looked at again for up to a second, so the moment it
+    /// holds the lock is not taken for a holder.
     func tryLock() throws -> Bool {
+        let deadline = monotonicSeconds() + 1
         while true {
             if cask_flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
             if errno == EINTR { continue }
-            if errno == EWOULDBLOCK { return false }
-            throw CaskError(.io, "cannot lock", path: path, errno: errno)
+            guard errno == EWOULDBLOCK else { throw CaskError(.io, "cannot lock", path: path, errno: errno) }
+            guard LateWaits.pending(path), monotonicSeconds() < deadline else { return false }
+            usleep(1000)
         }
     }
 
@@ -98,6 +105,8 @@ final class LockWait: Sendable {
         var notify: (@Sendable (Result<Void, any Error>) -> Void)?
         /// Why the waiter gave up, if it did before the wait began.
         var reason: (any Error)?
+        /// The helper thread is (or will be) blocked in `flock`.
+        var helperWaiting = false
     }
 
     let state = Locked(State())
@@ -112,6 +121,7 @@ final class LockWait: Sendable {
         let abandoned = state.withLock { s -> (any Error)? in
             if s.phase == .done { return s.reason ?? CancellationError() }
             s.notify = notify
+            s.helperWaiting = true
             return nil
         }
         if let abandoned {
@@ -128,6 +138,7 @@ final class LockWait: Sendable {
                 }
             }
             let notify = state.withLock { s -> (@Sendable (Result<Void, any Error>) -> Void)? in
+                s.helperWaiting = false
                 guard s.phase == .waiting else { return nil }
                 s.phase = .done
                 defer { s.notify = nil }
@@ -135,8 +146,9 @@ final class LockWait: Sendable {
             }
             if let notify {
                 notify(result)
-            } else if case .success = result {
-                file.unlock()   // arrived late: hand it back
+            } else {
+                if case .success = result { file.unlock() }   // arrived late: hand it back
+                LateWaits.finish(file.path)
             }
         }
     }
@@ -147,11 +159,35 @@ final class LockWait: Sendable {
             guard s.phase == .waiting else { return nil }
             s.phase = .done
             s.reason = error
+            // The helper stays queued in the kernel until the lock comes, then hands it back.
+            if s.helperWaiting { LateWaits.begin(file.path) }
             defer { s.notify = nil }
             return s.notify
         }
         notify?(.failure(error))
     }
+}
+
+/// Waits of this process that gave up but whose helper thread is still queued for the lock, per
+/// lock file (see `LockFileHandle.tryLock`).
+enum LateWaits {
+    static let counts = Locked<[String: Int]>([:])
+
+    static func begin(_ path: String) { counts.withLock { $0[path, default: 0] += 1 } }
+
+    static func finish(_ path: String) {
+        counts.withLock { c in
+            if let n = c[path], n > 1 { c[path] = n - 1 } else { c[path] = nil }
+        }
+    }
+
+    static func pending(_ path: String) -> Bool { counts.withLock { $0[path] != nil } }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 extension Cache {
