@@ -64,7 +64,12 @@ public enum EvictionPolicy: String, Sendable, CaseIterable, Codable {
     case leastFrequentlyUsed = "least-frequently-used"
     /// Never evict; the size limit is not enforced (expired entries are still removed).
     case none
+    /// Scan-resistant and frequency-aware (S3-FIFO on the log): new entries are on probation
+    /// (about a tenth of the size limit) and leave it only if read there; promoted entries are
+    /// evicted CLOCK-like with a small read count; keys evicted from probation lately are
+    /// remembered (hashes, in memory) and skip probation when stored again.
+    case scanResistant = "scan-resistant"
 
     /// True when reads record something for the eviction walk.
-    var tracksAccess: Bool { self == .leastRecentlyUsed || self == .leastFrequentlyUsed }
+    var tracksAccess: Bool { self == .leastRecentlyUsed || self == .leastFrequentlyUsed || self == .scanResistant }
 }
