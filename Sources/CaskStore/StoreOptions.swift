@@ -59,8 +59,8 @@ public enum EvictionPolicy: String, Sendable, CaseIterable, Codable {
     /// Least recently read first — approximated by a second-chance walk over the log (CLOCK);
     /// reads set an in-memory bit.
     case leastRecentlyUsed = "least-recently-used"
-    /// Least often read first — approximated with an in-memory logarithmic counter that ages as
-    /// the eviction walk passes.
+    /// Least often read first — an in-memory count of reads since the entry was stored; the
+    /// eviction walk removes the least-read entry of each sample it passes.
     case leastFrequentlyUsed = "least-frequently-used"
     /// Never evict; the size limit is not enforced (expired entries are still removed).
     case none

@@ -17,8 +17,8 @@ public struct RemovedRecord: Sendable {
 
 /// The use counter of the least-frequently-used policy: a new entry starts at 1 and each read adds
 /// 1 (saturating at 0x7FFF), so it counts the reads since the entry was stored, as exact LFU does.
-/// The walk evicts the least-read entry of each `sampleSize` current entries it passes (first met
-/// wins a tie; an entry never read is evicted at once).
+/// The walk evicts the least-read entry of each `sampleSize` current entries it passes (at most an
+/// eighth of the entries; first met wins a tie; an entry never read is evicted at once).
 enum AccessCounter {
     static let initial: UInt16 = 1
     static let maximum: UInt16 = 0x7FFF
@@ -95,6 +95,8 @@ extension Shard {
         // Frequency: the least-read entry of the current sample (first met wins a tie).
         var candidate: (hash: UInt64, key: [UInt8], entry: IndexEntry)?
         var sampled = 0
+        // A sample is at most an eighth of the entries, so a small shard needs no whole lap.
+        let sampleSize = min(AccessCounter.sampleSize, max(1, s.directory.count / 8))
         func takeCandidate() throws {
             guard let c = candidate else { return }
             candidate = nil
@@ -118,7 +120,7 @@ extension Shard {
                     } else {
                         sampled += 1
                         if candidate == nil || e.access < candidate!.entry.access { candidate = (hash, Array(key), e) }
-                        if sampled >= AccessCounter.sampleSize || candidate!.entry.access <= AccessCounter.initial {
+                        if sampled >= sampleSize || candidate!.entry.access <= AccessCounter.initial {
                             try takeCandidate()
                         }
                         continue
