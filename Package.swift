@@ -92,7 +92,9 @@ let package = Package(
         ),
         .testTarget(
             name: "CaskTests",
-            dependencies: ["Cask", "CaskTestSupport", "cask-test-worker"]
+            dependencies: ["Cask", "CaskBench", "CaskTestSupport", "cask-test-worker"],
+            // The hit-ratio tests read the trace by path (relative to their source file).
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "CaskToolTests",

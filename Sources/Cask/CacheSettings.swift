@@ -13,7 +13,7 @@ public struct CacheSettings: Sendable, Equatable {
     public var sizeLimit: Int?
     /// Most entries removed by one write when culling (default 10; 0 disables culling on writes).
     public var cullLimit: Int?
-    /// What to evict over the size limit (default least-recently-stored).
+    /// What to evict over the size limit (default scan-resistant).
     public var evictionPolicy: EvictionPolicy?
     /// Count hits and misses (default off).
     public var statistics: Bool?
@@ -54,7 +54,7 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// Most entries one write removes when culling.
     public var cullLimit = 10
     /// What is evicted first.
-    public var evictionPolicy = EvictionPolicy.leastRecentlyStored
+    public var evictionPolicy = EvictionPolicy.scanResistant
     /// Whether hits and misses are counted.
     public var statistics = false
     /// Whether an in-memory tag index is kept.

@@ -59,12 +59,17 @@ public enum EvictionPolicy: String, Sendable, CaseIterable, Codable {
     /// Least recently read first — approximated by a second-chance walk over the log (CLOCK);
     /// reads set an in-memory bit.
     case leastRecentlyUsed = "least-recently-used"
-    /// Least often read first — approximated with an in-memory logarithmic counter that ages as
-    /// the eviction walk passes.
+    /// Least often read first — an in-memory count of reads since the entry was stored; the
+    /// eviction walk removes the least-read entry of each sample it passes.
     case leastFrequentlyUsed = "least-frequently-used"
     /// Never evict; the size limit is not enforced (expired entries are still removed).
     case none
+    /// Scan-resistant and frequency-aware (S3-FIFO on the log): new entries are on probation
+    /// (about a tenth of the size limit) and leave it only if read there; promoted entries are
+    /// evicted CLOCK-like with a small read count; keys evicted from probation lately are
+    /// remembered (hashes, in memory) and skip probation when stored again.
+    case scanResistant = "scan-resistant"
 
     /// True when reads record something for the eviction walk.
-    var tracksAccess: Bool { self == .leastRecentlyUsed || self == .leastFrequentlyUsed }
+    var tracksAccess: Bool { self == .leastRecentlyUsed || self == .leastFrequentlyUsed || self == .scanResistant }
 }

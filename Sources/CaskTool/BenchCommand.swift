@@ -7,9 +7,11 @@ import Foundation
 
 enum BenchWorkload: String, ExpressibleByArgument, CaseIterable {
     case core, writeHeavy = "write-heavy", readOnly = "read-only", largeValues = "large-values", open, compaction, durable
+    /// Hit ratios: a trace file, or Zipf draws, replayed per eviction policy.
+    case trace, zipf
 
     /// Workloads whose results are latency lines (what `--svg` charts).
-    var hasLatencies: Bool { self != .open && self != .largeValues }
+    var hasLatencies: Bool { ![.open, .largeValues, .trace, .zipf].contains(self) }
 }
 
 /// Comma-separated byte counts with optional KiB/MiB/GiB suffixes: `64KiB,1MiB,16MiB`.
@@ -51,7 +53,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Worker processes (each opens the cache on its own).") var procs = 1
     @Option(help: "Worker threads per process.") var threads = 1
     @Option(help: "Operations per worker (default: read-only 1000000, others 100000).") var ops: Int?
-    @Option(help: "Number of distinct keys (core: 100; write-heavy: 100000).") var range: Int?
+    @Option(help: "Number of distinct keys (core: 100; write-heavy: 100000; zipf: 100000).") var range: Int?
     @Option(help: "Shards of a new cache.") var shards = 8
     @Option(help: """
         Cache directory (default: a fresh temporary directory, removed afterwards). It must be new, empty, \
@@ -68,6 +70,15 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print the results as one JSON object instead of text lines.") var json = false
     @Option(help: "Also write a chart of the latency percentiles to this SVG file.") var svg: String?
     @Option(name: .customLong("worker"), help: .hidden) var workerIndex: Int?
+    @Option(help: "trace: the request trace, one key per line.") var trace: String?
+    @Option(help: "trace, zipf: cache capacity in entries.") var capacity: Int?
+    @Option(help: "trace, zipf: cache capacity as a fraction of the trace's distinct keys, or of zipf's --range (default 0.1).")
+    var capacityFraction: Double?
+    @Option(help: "trace, zipf: eviction policies and exact references, comma-separated, or all (default).")
+    var policy = "all"
+    @Option(help: "zipf: the exponent s.") var zipfS = 0.99
+    @Option(help: "zipf: a scan of --scan-length new keys after every this many draws (0: none).") var scanEvery = 0
+    @Option(help: "zipf: keys per scan.") var scanLength = 0
 
     static let maxOps = 100_000_000
     static let maxKeys = 100_000_000
@@ -86,6 +97,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--total must be a byte count up to 1 TiB, like 256MiB (not '\(total)')")
         }
         _ = t
+        try validateHitRatioOptions()
         if let svg {
             guard workload.hasLatencies else { throw ValidationError("--svg charts latencies; the \(workload.rawValue) workload has none") }
             let parent = URL(fileURLWithPath: svg).deletingLastPathComponent().path
@@ -109,7 +121,7 @@ struct BenchCommand: ParsableCommand {
         return o
     }
 
-    var operationsPerWorker: Int { ops ?? (workload == .readOnly ? 1_000_000 : 100_000) }
+    var operationsPerWorker: Int { ops ?? ([.readOnly, .zipf].contains(workload) ? 1_000_000 : 100_000) }
 
     var syncName: String { workload == .durable ? "always" : sync.rawValue }
 
@@ -164,6 +176,8 @@ struct BenchCommand: ParsableCommand {
             ])
         case .largeValues:
             report = try runLargeValues(directory: directory)
+        case .trace, .zipf:
+            report = try runHitRatios(directory: directory)
         case .core, .writeHeavy, .durable, .readOnly:
             report = try runTimed(directory: directory)
         }

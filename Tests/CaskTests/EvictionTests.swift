@@ -57,6 +57,27 @@ struct EvictionTests {
         #expect(try cache.get("k20") == nil)
     }
 
+    /// Every entry was read, and a long stretch of dead records lies ahead of the hand: a write
+    /// over the limit still evicts (the walk goes past its step budget until it has a victim).
+    @Test(arguments: [EvictionPolicy.leastRecentlyUsed, .leastFrequentlyUsed, .scanResistant])
+    func theSizeLimitHoldsWhenTheWalkMustGoFar(policy: EvictionPolicy) throws {
+        let probe = try makeCache(CacheSettings(shards: 1))
+        try probe.cache.set("k0000", Self.value)
+        let record = try probe.cache.stats().shards[0].liveBytes
+        let fixture = try makeCache(CacheSettings(shards: 1, sizeLimit: 100 * record, cullLimit: 1, evictionPolicy: policy))
+        let cache = fixture.cache
+        for i in 0..<100 { try cache.set(String(format: "k%04d", i), Self.value) }
+        // 3,000 dead records after the entries (one key overwritten, then deleted).
+        for _ in 0..<3000 { try cache.set("dead", Self.value) }
+        #expect(try cache.delete("dead"))
+        for i in 100..<400 {
+            for k in 0..<100 { _ = try cache.get(String(format: "k%04d", k)) }
+            try cache.set(String(format: "k%04d", i), Self.value)
+            let count = try cache.count
+            try #require(count <= 100, "\(count) entries after write \(i), for a limit of 100")
+        }
+    }
+
     @Test func frequentlyReadEntriesSurviveUnderLFU() throws {
         let fixture = try makeCache(CacheSettings(shards: 1, sizeLimit: 30_000, evictionPolicy: .leastFrequentlyUsed))
         let cache = fixture.cache

@@ -41,6 +41,9 @@ package struct KeyDirectory {
     package private(set) var collided: [[UInt8]: IndexEntry] = [:]
     /// Sum of the record lengths of all live entries.
     package private(set) var liveBytes = 0
+    /// Sum of the record lengths of the live entries without the `AccessBits.main` bit: under
+    /// the scan-resistant policy, the entries still on probation.
+    package private(set) var probationBytes = 0
     /// Tag id -> hashes of the entries with that tag (only when the tag index is enabled).
     package private(set) var tagIndex: [UInt32: Set<UInt64>]?
 
@@ -69,6 +72,8 @@ package struct KeyDirectory {
     /// Bookkeeping for an entry replaced (`old`), added (`new`) or removed.
     @inline(__always)
     private mutating func noteChange(_ hash: UInt64, old: IndexEntry?, new: IndexEntry?) {
+        if let old, old.access & AccessBits.main == 0 { probationBytes -= Int(old.length) }
+        if let new, new.access & AccessBits.main == 0 { probationBytes += Int(new.length) }
         if old?.expireTime ?? 0 != 0 { expiringCount -= 1 }
         if new?.expireTime ?? 0 != 0 { expiringCount += 1 }
         let oldTag = old?.tag ?? 0, newTag = new?.tag ?? 0
@@ -134,19 +139,27 @@ package struct KeyDirectory {
         if !collided.isEmpty {
             let k = Array(key)
             if var e = collided[k] {
-                let hadExpiry = e.expireTime != 0
+                let before = e
                 body(&e)
                 collided[k] = e
-                expiringCount += (e.expireTime != 0 ? 1 : 0) - (hadExpiry ? 1 : 0)
+                noteMetadata(before, e)
                 return true
             }
         }
         guard var e = entries[hash], matches(e) else { return false }
-        let hadExpiry = e.expireTime != 0
+        let before = e
         body(&e)
         entries[hash] = e
-        expiringCount += (e.expireTime != 0 ? 1 : 0) - (hadExpiry ? 1 : 0)
+        noteMetadata(before, e)
         return true
+    }
+
+    /// Bookkeeping for an entry whose expiry or access information changed in place.
+    @inline(__always)
+    private mutating func noteMetadata(_ before: IndexEntry, _ after: IndexEntry) {
+        expiringCount += (after.expireTime != 0 ? 1 : 0) - (before.expireTime != 0 ? 1 : 0)
+        let wasProbation = before.access & AccessBits.main == 0, isProbation = after.access & AccessBits.main == 0
+        if wasProbation != isProbation { probationBytes += isProbation ? Int(after.length) : -Int(after.length) }
     }
 
     /// Removes the entry for `key`; returns it if there was one.
@@ -230,13 +243,22 @@ package struct KeyDirectory {
     /// Sets the access information of the main-map entry under `hash`.
     @inline(__always)
     package mutating func setAccess(hash: UInt64, _ body: (inout UInt16) -> Void) {
-        if entries[hash] != nil { body(&entries[hash]!.access) }
+        guard let i = entries.index(forKey: hash) else { return }
+        let e = entries.values[i]
+        var access = e.access
+        body(&access)
+        guard access != e.access else { return }
+        entries.values[i].access = access
+        if (access ^ e.access) & AccessBits.main != 0 {
+            probationBytes += access & AccessBits.main == 0 ? Int(e.length) : -Int(e.length)
+        }
     }
 
     package mutating func removeAll() {
         entries = [:]
         collided = [:]
         liveBytes = 0
+        probationBytes = 0
         expiringCount = 0
         tags.removeAll()
         if tagIndex != nil { tagIndex = [:] }
@@ -248,6 +270,9 @@ package struct KeyDirectory {
         for e in entries.values { sum += Int(e.length) }
         for e in collided.values { sum += Int(e.length) }
         if sum != liveBytes { return "liveBytes \(liveBytes) != sum of entry lengths \(sum)" }
+        let probation = (Array(entries.values) + Array(collided.values)).filter { $0.access & AccessBits.main == 0 }
+            .reduce(0) { $0 + Int($1.length) }
+        if probation != probationBytes { return "probationBytes \(probationBytes) != sum of probation entry lengths \(probation)" }
         let expiring = entries.values.filter { $0.expireTime != 0 }.count + collided.values.filter { $0.expireTime != 0 }.count
         if expiring != expiringCount { return "expiringCount \(expiringCount) != \(expiring) entries with an expiry" }
         for e in Array(entries.values) + Array(collided.values) where Int(e.length) < RecordHeader.size {

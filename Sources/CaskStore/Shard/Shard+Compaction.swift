@@ -346,6 +346,9 @@ extension Shard {
             s.reservedKeys = 0
             s.externalBytes = 0
             s.hand = nil
+            s.lapEnd = nil
+            s.probationHand = nil
+            s.ghost.removeAll()
             s.expiryHand = nil
             s.sharedVersion = next.version
             shared.store(.version, next.version)

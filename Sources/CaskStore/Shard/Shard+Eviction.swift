@@ -15,21 +15,18 @@ public struct RemovedRecord: Sendable {
     public var expired: Bool
 }
 
-/// The use counter of `AccessTracking.frequency`: a new entry starts at 1; each read adds 1 up to
-/// 8, and beyond that with probability 1 / (10 * (n - 7) + 1), so the counter grows with the
-/// logarithm of the reads (at most 255). Each pass of the eviction walk takes 1 away.
+/// The use counter of the least-frequently-used policy: a new entry starts at 1 and each read adds
+/// 1 (saturating at 0x7FFF), so it counts the reads since the entry was stored, as exact LFU does.
+/// The walk evicts the least-read entry of each `sampleSize` current entries it passes (at most an
+/// eighth of the entries; first met wins a tie; an entry never read is evicted at once).
 enum AccessCounter {
     static let initial: UInt16 = 1
-    static let linear: UInt16 = 8
+    static let maximum: UInt16 = 0x7FFF
+    static let sampleSize = 128
 
     @inline(__always)
-    static func increment(_ counter: inout UInt16, random: UInt64) {
-        guard counter < 255 else { return }
-        if counter < linear {
-            counter += 1
-            return
-        }
-        if random % (UInt64(counter - linear + 1) * 10 + 1) == 0 { counter += 1 }
+    static func increment(_ counter: inout UInt16) {
+        if counter < maximum { counter += 1 }
     }
 }
 
@@ -40,12 +37,9 @@ extension Shard {
         switch options.evictionPolicy {
         case .leastRecentlyStored, .none: return
         case .leastRecentlyUsed: s.directory.setAccess(hash: hash) { $0 = 1 }
-        case .leastFrequentlyUsed:
-            s.randomState ^= s.randomState << 13
-            s.randomState ^= s.randomState >> 7
-            s.randomState ^= s.randomState << 17
-            let r = s.randomState
-            s.directory.setAccess(hash: hash) { AccessCounter.increment(&$0, random: r) }
+        case .scanResistant:
+            s.directory.setAccess(hash: hash) { if $0 & AccessBits.frequencyMask < 3 { $0 += 1 } }
+        case .leastFrequentlyUsed: s.directory.setAccess(hash: hash) { AccessCounter.increment(&$0) }
         }
     }
 
@@ -63,65 +57,138 @@ extension Shard {
 
     /// Walks the log from where the previous walk stopped (wrapping at the end) and deletes up to
     /// `count` entries: expired ones always; others when `onlyExpired` is false and `order` picks
-    /// them. Examines at most `budget` records. Caller holds the write lock.
+    /// them. Examines at most `budget` records. `probationTarget`: the bytes of probation entries
+    /// the scan-resistant policy keeps (beyond them it evicts from probation first). Caller holds
+    /// the write lock.
     func evictLocked(_ s: inout ShardState, count: Int, order: EvictionPolicy, onlyExpired: Bool, now: Int64,
-                     budget: Int) throws -> [RemovedRecord] {
+                     budget: Int, probationTarget: Int? = nil) throws -> [RemovedRecord] {
         var removed: [RemovedRecord] = []
-        // Expiry sweeps have a hand of their own, so they never move the eviction order's hand.
-        var hand = (onlyExpired ? s.expiryHand : s.hand) ?? LogPosition(segment: s.manifest.segments[0].id, offset: 0)
-        var steps = 0
-        var wraps = 0
-        while removed.count < count && steps < budget && wraps < 2 {
-            guard let index = s.manifest.segments.firstIndex(where: { $0.id == hand.segment }),
-                  let seg = s.segment(hand.segment) else {
-                hand = LogPosition(segment: s.manifest.segments[0].id, offset: 0)
-                wraps += 1
-                continue
-            }
-            let length = s.segmentLengths[seg.id] ?? 0
-            if Int(hand.offset) >= length {
-                if index + 1 < s.manifest.segments.count {
-                    hand = LogPosition(segment: s.manifest.segments[index + 1].id, offset: 0)
-                } else {
-                    hand = LogPosition(segment: s.manifest.segments[0].id, offset: 0)
-                    wraps += 1
-                }
-                continue
-            }
-            try seg.ensureMapped(length)
-            let p = seg.bytes(at: Int(hand.offset))
-            // The walk only needs the header; values are CRC-checked when they are read.
-            guard let h = RecordCodec.plausibleHeader(p, available: length - Int(hand.offset)) else {
-                // Damage (reported at load): continue after it.
-                let next = Shard.resync(seg.bytes(at: 0), from: Int(hand.offset) + 1, to: length, after: 0) ?? length
-                hand.offset = UInt32(next)
-                continue
-            }
-            steps += 1
-            let here = hand
-            hand.offset += UInt32(h.length)
-            guard h.kind == .put else { continue }
-            let key = UnsafeRawBufferPointer(start: p + RecordHeader.size, count: h.keyLength)
-            let hash = KeyHash.hash(key)
-            let view = s.view
-            guard let e = s.directory.find(hash: hash, key: key, matches: { view.keyMatches($0, key) }),
-                  e.position == here else { continue }
-            let expired = e.isExpired(at: now)
-            var victim = expired
-            if !victim && !onlyExpired {
-                switch order {
-                case .leastRecentlyStored, .none:
-                    victim = true
-                case .leastRecentlyUsed:
-                    if e.access != 0 { s.directory.setAccess(hash: hash) { $0 = 0 } } else { victim = true }
-                case .leastFrequentlyUsed:
-                    if e.access > 0 { s.directory.setAccess(hash: hash) { $0 -= 1 } } else { victim = true }
+        // Eviction by policy goes on past the budget until it has removed one entry (bounded by
+        // laps), so a shard over its limit always gets back under it; expiry sweeps stop at it.
+        func spent(_ steps: Int) -> Bool { steps >= budget && (onlyExpired || !removed.isEmpty) }
+        if onlyExpired || order == .leastRecentlyStored || order == .none {
+            // Expiry sweeps have a hand of their own, so they never move the eviction order's hand.
+            var hand = (onlyExpired ? s.expiryHand : s.hand) ?? s.logStart
+            var steps = 0, wraps = 0
+            while removed.count < count && !spent(steps) && wraps < 2 {
+                switch try walkStep(&s, &hand, lapEnd: nil) {
+                case .wrapped: wraps += 1
+                case .other: steps += 1
+                case .current(let hash, let key, let e):
+                    steps += 1
+                    let expired = e.isExpired(at: now)
+                    guard expired || !onlyExpired else { continue }
+                    removed.append(try removeLocked(&s, hash: hash, key: key, entry: e, expired: expired, now: now))
                 }
             }
-            guard victim else { continue }
-            removed.append(try removeLocked(&s, hash: hash, key: key, entry: e, expired: expired, now: now))
+            if onlyExpired { s.expiryHand = hand } else { s.hand = hand }
+            return removed
         }
-        if onlyExpired { s.expiryHand = hand } else { s.hand = hand }
+        if order == .scanResistant {
+            return try evictScanResistant(&s, count: count, now: now, budget: budget,
+                                          probationTarget: probationTarget ?? (s.directory.liveBytes / 10))
+        }
+        // Recency (CLOCK) and frequency: a walk in laps over the log.
+        var hand = s.hand ?? s.logStart
+        var lapEnd = s.hand == nil ? s.applied : (s.lapEnd ?? s.applied)
+        var steps = 0, wraps = 0
+        // Frequency: the least-read entry of the current sample (first met wins a tie).
+        var candidate: (hash: UInt64, key: [UInt8], entry: IndexEntry)?
+        var sampled = 0
+        // A sample is at most an eighth of the entries, so a small shard needs no whole lap.
+        let sampleSize = min(AccessCounter.sampleSize, max(1, s.directory.count / 8))
+        func takeCandidate() throws {
+            guard let c = candidate else { return }
+            candidate = nil
+            sampled = 0
+            try c.key.withUnsafeBytes { key in
+                removed.append(try removeLocked(&s, hash: c.hash, key: key, entry: c.entry, expired: false, now: now))
+            }
+        }
+        while removed.count < count && !spent(steps) && wraps < 3 {
+            switch try walkStep(&s, &hand, lapEnd: &lapEnd) {
+            case .wrapped:
+                wraps += 1
+                try takeCandidate()
+            case .other: steps += 1
+            case .current(let hash, let key, let e):
+                steps += 1
+                let expired = e.isExpired(at: now)
+                if !expired {
+                    if order == .leastRecentlyUsed {
+                        if e.access != 0 { s.directory.setAccess(hash: hash) { $0 = 0 }; continue }
+                    } else {
+                        sampled += 1
+                        if candidate == nil || e.access < candidate!.entry.access { candidate = (hash, Array(key), e) }
+                        if sampled >= sampleSize || candidate!.entry.access <= AccessCounter.initial {
+                            try takeCandidate()
+                        }
+                        continue
+                    }
+                }
+                removed.append(try removeLocked(&s, hash: hash, key: key, entry: e, expired: expired, now: now))
+            }
+        }
+        if removed.count < count { try takeCandidate() }
+        s.hand = hand
+        s.lapEnd = lapEnd
+        return removed
+    }
+
+    /// The scan-resistant policy (S3-FIFO on the log): entries enter on probation (unless the
+    /// ghost list names them); a probation hand walks the newest entries in store order and
+    /// promotes those read since they were stored, evicting the rest (their hashes go to the ghost
+    /// list); a main hand walks promoted entries in laps, CLOCK-like with a 2-bit read count.
+    /// The probation hand runs while probation holds more than `probationTarget` bytes.
+    private func evictScanResistant(_ s: inout ShardState, count: Int, now: Int64, budget: Int,
+                                    probationTarget: Int) throws -> [RemovedRecord] {
+        var removed: [RemovedRecord] = []
+        func spent(_ steps: Int) -> Bool { steps >= budget && !removed.isEmpty }
+        var probationHand = s.probationHand ?? s.logStart
+        var hand = s.hand ?? s.logStart
+        var lapEnd = s.hand == nil ? s.applied : (s.lapEnd ?? s.applied)
+        var steps = 0, probationWraps = 0, mainWraps = 0
+        // Up to 5 laps: a promoted entry read 3 times or more is passed over 3 times.
+        while removed.count < count && !spent(steps) && mainWraps < 5 {
+            let mainEmpty = s.directory.probationBytes >= s.directory.liveBytes
+            if (s.directory.probationBytes > probationTarget || mainEmpty) && probationWraps < 2 {
+                switch try walkStep(&s, &probationHand, lapEnd: nil) {
+                case .wrapped: probationWraps += 1
+                case .other: steps += 1
+                case .current(let hash, let key, let e):
+                    steps += 1
+                    let expired = e.isExpired(at: now)
+                    if !expired {
+                        if e.access & AccessBits.main != 0 { continue }
+                        if e.access & AccessBits.frequencyMask != 0 {
+                            s.directory.setAccess(hash: hash) { $0 = AccessBits.main }
+                            continue
+                        }
+                        s.ghost.insert(hash, capacity: s.directory.count)
+                    }
+                    removed.append(try removeLocked(&s, hash: hash, key: key, entry: e, expired: expired, now: now))
+                }
+                continue
+            }
+            switch try walkStep(&s, &hand, lapEnd: &lapEnd) {
+            case .wrapped: mainWraps += 1
+            case .other: steps += 1
+            case .current(let hash, let key, let e):
+                steps += 1
+                let expired = e.isExpired(at: now)
+                if !expired {
+                    if e.access & AccessBits.main == 0 { continue }
+                    if e.access & AccessBits.frequencyMask != 0 {
+                        s.directory.setAccess(hash: hash) { $0 -= 1 }
+                        continue
+                    }
+                }
+                removed.append(try removeLocked(&s, hash: hash, key: key, entry: e, expired: expired, now: now))
+            }
+        }
+        s.probationHand = probationHand
+        s.hand = hand
+        s.lapEnd = lapEnd
         return removed
     }
 
@@ -180,7 +247,7 @@ extension Shard {
         }
         if let limit = cull.sizeLimit, s.directory.liveBytes + s.externalBytes > limit {
             removed += try evictLocked(&s, count: cull.limit, order: cull.order, onlyExpired: false, now: now,
-                                       budget: max(512, cull.limit * 64))
+                                       budget: max(512, cull.limit * 64), probationTarget: limit / 10)
         }
         return removed
     }

@@ -22,12 +22,15 @@ struct ShardState {
     var externalBytes = 0
     /// Where the eviction walk stopped (this process only).
     var hand: LogPosition?
+    /// Where the walk's current lap ends (the end of the log when the lap began).
+    var lapEnd: LogPosition?
+    /// Scan-resistant policy: where the probation walk stopped, and the keys it evicted lately.
+    var probationHand: LogPosition?
+    var ghost = GhostKeys()
     /// Where the last sweep for expired entries stopped.
     var expiryHand: LogPosition?
     /// Writes since the writer last looked for expired entries (culling).
     var writesSinceCull = 0
-    /// Random state for the frequency counter's probabilistic increments.
-    var randomState: UInt64 = 0x2545_F491_4F6C_DD1D
     var maxSequence: UInt64 = 0
     /// The sequence number the next append uses instead of taking one (a batch reserved a block, so
     /// that its records list in batch order across shards). Ignored if not above `maxSequence`.
