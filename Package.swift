@@ -77,7 +77,7 @@ let package = Package(
         // Every swift block of README.md and the DocC articles, verbatim, compiled (.ci/check-snippets).
         .executableTarget(
             name: "cask-examples",
-            dependencies: ["Cask", "CaskStore"],
+            dependencies: ["Cask", "CaskStore"] + (withRemote ? ["CaskRemote"] : []),
             path: "Examples"
         ),
         .testTarget(
