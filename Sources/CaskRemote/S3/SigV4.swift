@@ -1,6 +1,8 @@
 import Crypto
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// AWS Signature Version 4 for requests with the Authorization header (HMAC-SHA256 and SHA-256
