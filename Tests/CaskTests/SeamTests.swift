@@ -236,3 +236,36 @@ struct SeamTests {
         #expect(valueFileCount(dir.path) == 0)
     }
 }
+
+/// Promises of Design.md ("Value files", "One implementation per operation") that no other test checks.
+@Suite("Seam promises")
+struct SeamPromiseTests {
+    /// The same record found twice without its file is damage: `corrupted`, not an absence.
+    @Test func aLostValueFileIsCorruptionNotAbsence() throws {
+        let f = try makeCache()
+        try f.cache.set("k", bigValue(5))
+        let root = f.dir.path + "/values"
+        for sub in try FileManager.default.contentsOfDirectory(atPath: root) where sub.count == 2 {
+            for file in try FileManager.default.contentsOfDirectory(atPath: root + "/" + sub) {
+                try FileManager.default.removeItem(atPath: root + "/" + sub + "/" + file)
+            }
+        }
+        let error = #expect(throws: CaskError.self) { _ = try f.cache.get("k") }
+        #expect(error?.code == .corrupted, "\(String(describing: error))")
+        #expect(try f.cache.check().missingValueFiles.count == 1)
+    }
+
+    /// Inside a transaction, another handle on the same directory throws at once instead of
+    /// waiting for the locks the transaction holds.
+    @Test(.timeLimit(.minutes(1)))
+    func anotherHandleInsideATransactionThrows() throws {
+        let f = try makeCache()
+        let other = try Cache(directory: f.dir.path)
+        try f.cache.transact { _ in
+            let error = #expect(throws: CaskError.self) { try other.set("x", 1) }
+            #expect(error?.code == .invalidArgument)
+        }
+        try other.set("x", 1)
+        #expect(try f.cache.get("x", as: Int.self) == 1)
+    }
+}
