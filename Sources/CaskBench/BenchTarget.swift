@@ -18,10 +18,13 @@ public protocol BenchTarget: Sendable {
 public enum BenchAPI: String, Sendable, CaseIterable {
     case cache, store
 
-    /// Opens a target on `directory` with engine options `options` (shards, durability).
-    public func open(directory: String, options: StoreOptions) throws -> any BenchTarget {
+    /// Opens a target on `directory` with engine options `options` (shards, durability). `policy`
+    /// replaces the target's default eviction policy (the `Cache`'s or the engine's) when given.
+    public func open(directory: String, options: StoreOptions, policy: EvictionPolicy? = nil) throws -> any BenchTarget {
         switch self {
         case .store:
+            var options = options
+            if let policy { options.evictionPolicy = policy }
             return StoreTarget(store: try Store(directory: directory, options: options))
         case .cache:
             let durability: CacheDurability = switch options.durability {
@@ -31,7 +34,8 @@ public enum BenchAPI: String, Sendable, CaseIterable {
             }
             // A benchmark run's settings apply to that run only.
             return CacheTarget(cache: try Cache(directory: directory,
-                                                settings: CacheSettings(shards: options.shardCount, durability: durability),
+                                                settings: CacheSettings(shards: options.shardCount, evictionPolicy: policy,
+                                                                        durability: durability),
                                                 persistSettings: false))
         }
     }

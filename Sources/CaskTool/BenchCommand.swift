@@ -74,7 +74,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "trace, zipf: cache capacity in entries.") var capacity: Int?
     @Option(help: "trace, zipf: cache capacity as a fraction of the trace's distinct keys, or of zipf's --range (default 0.1).")
     var capacityFraction: Double?
-    @Option(help: "trace, zipf: eviction policies and exact references, comma-separated, or all (default).")
+    @Option(help: "trace, zipf: eviction policies and exact references, comma-separated, or all (default). Timed workloads: one eviction policy for the cache under test (default: the cache's own).")
     var policy = "all"
     @Option(help: "zipf: the exponent s.") var zipfS = 0.99
     @Option(help: "zipf: a scan of --scan-length new keys after every this many draws (0: none).") var scanEvery = 0
@@ -98,6 +98,10 @@ struct BenchCommand: ParsableCommand {
         }
         _ = t
         try validateHitRatioOptions()
+        if workload != .trace, workload != .zipf, policy != "all", EvictionPolicy(rawValue: policy) == nil {
+            throw ValidationError("--policy for the \(workload.rawValue) workload: one of "
+                                  + EvictionPolicy.allCases.map(\.rawValue).joined(separator: ", "))
+        }
         if let svg {
             guard workload.hasLatencies else { throw ValidationError("--svg charts latencies; the \(workload.rawValue) workload has none") }
             let parent = URL(fileURLWithPath: svg).deletingLastPathComponent().path
@@ -112,6 +116,12 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError("--dir: \(dir) is not a directory")
             }
         }
+    }
+
+    /// The eviction policy `--policy` names for a timed workload; nil keeps the target's default.
+    var timedPolicy: EvictionPolicy? {
+        guard workload != .trace, workload != .zipf, policy != "all" else { return nil }
+        return EvictionPolicy(rawValue: policy)
     }
 
     var storeOptions: StoreOptions {
@@ -214,7 +224,7 @@ struct BenchCommand: ParsableCommand {
     func runTimed(directory: String) throws -> BenchReport {
         let w = timedWorkload
         do {
-            let store = try api.open(directory: directory, options: storeOptions)
+            let store = try api.open(directory: directory, options: storeOptions, policy: timedPolicy)
             let meter = ProgressMeter(label: "preload", total: workload == .readOnly ? keys : 0)
             try w.preload(store, progress: meter)
             meter.finish()
@@ -223,7 +233,7 @@ struct BenchCommand: ParsableCommand {
         var total = WorkerResult()
         let start: UInt64
         if procs == 1 {
-            let store = try api.open(directory: directory, options: storeOptions)
+            let store = try api.open(directory: directory, options: storeOptions, policy: timedPolicy)
             let meter = ProgressMeter(label: workload.rawValue, total: threads * w.ops)
             start = monotonicNow()
             total = try runThreads(store: store, workload: w, firstSeed: 0, progress: meter)
@@ -239,6 +249,7 @@ struct BenchCommand: ParsableCommand {
                           BenchField("threads", .int(threads)), BenchField("ops", .int(w.ops)),
                           BenchField("sync", .text(syncName))]
         if workload == .readOnly { parameters.append(BenchField("keys", .int(keys))) }
+        if let timedPolicy { parameters.append(BenchField("policy", .text(timedPolicy.rawValue))) }
         var report = BenchReport(workload: workload.rawValue, parameters: parameters)
         for kind in OperationKind.allCases where !total.nanos[kind.rawValue].isEmpty {
             report.lines.append(LatencySummary(nanos: total.nanos[kind.rawValue], misses: total.misses[kind.rawValue]).benchLine(kind.name))
@@ -299,6 +310,7 @@ struct BenchCommand: ParsableCommand {
                         "--ops", String(operationsPerWorker), "--threads", String(threads), "--shards", String(shards),
                         "--sync", sync.rawValue, "--keys", String(keys), "--api", api.rawValue]
             if let range { args += ["--range", String(range)] }
+            if let timedPolicy { args += ["--policy", timedPolicy.rawValue] }
             p.arguments = args
             let input = Pipe(), output = Pipe()
             p.standardInput = input
@@ -326,7 +338,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func runWorker(index: Int, directory: String) throws {
-        let store = try api.open(directory: directory, options: storeOptions)
+        let store = try api.open(directory: directory, options: storeOptions, policy: timedPolicy)
         FileHandle.standardOutput.write(Data("ready\n".utf8))
         _ = try FileHandle.standardInput.read(upToCount: 1)
         let r = try runThreads(store: store, workload: timedWorkload, firstSeed: index * threads)

@@ -106,11 +106,15 @@ package struct KeyDirectory {
         return e
     }
 
-    /// Sets the entry for `key`. Returns the entry it replaced, if any.
+    /// Sets the entry for `key`. Returns the entry it replaced, if any. With `keepingAccess`, a
+    /// replaced entry's access information passes to the new one (one lookup, not two).
     @discardableResult
-    package mutating func set(hash: UInt64, key: UnsafeRawBufferPointer, entry: IndexEntry, matches: (IndexEntry) -> Bool) -> IndexEntry? {
+    package mutating func set(hash: UInt64, key: UnsafeRawBufferPointer, entry: IndexEntry, keepingAccess: Bool = false,
+                              matches: (IndexEntry) -> Bool) -> IndexEntry? {
+        var entry = entry
         if !collided.isEmpty {
             let k = Array(key)
+            if keepingAccess, let old = collided[k] { entry.access = old.access }
             if let old = collided.updateValue(entry, forKey: k) {
                 liveBytes += Int(entry.length) - Int(old.length)
                 noteChange(hash, old: old, new: entry)
@@ -119,6 +123,7 @@ package struct KeyDirectory {
         }
         if let old = entries[hash] {
             if matches(old) {
+                if keepingAccess { entry.access = old.access }
                 entries[hash] = entry
                 liveBytes += Int(entry.length) - Int(old.length)
                 noteChange(hash, old: old, new: entry)

@@ -162,19 +162,14 @@ extension Shard {
         var entry = try append(&s, kind: .put, flags: RecordFlags(rawValue: flags), storeTime: now,
                                expireTime: expireTime, key: key, tag: tag, value: value)
         entry.tag = s.directory.internTag(tag)
-        switch options.evictionPolicy {
-        case .leastFrequentlyUsed: entry.access = AccessCounter.initial
-        case .scanResistant:
-            // A rewritten entry keeps its standing; a key evicted from probation lately skips it.
-            let v = s.view
-            if let old = s.directory.find(hash: hash, key: key, matches: { v.keyMatches($0, key) }) {
-                entry.access = old.access
-            } else if !s.ghost.isEmpty, s.ghost.remove(hash) {
-                entry.access = AccessBits.main
-            }
-        default: break
+        if options.evictionPolicy == .leastFrequentlyUsed { entry.access = AccessCounter.initial }
+        // Scan-resistant: a rewritten entry keeps its standing; a new key evicted from probation
+        // lately skips it.
+        let scanResistant = options.evictionPolicy == .scanResistant
+        let old = s.setEntry(hash: hash, key: key, entry, keepingAccess: scanResistant)
+        if scanResistant, old == nil, !s.ghost.isEmpty, s.ghost.remove(hash) {
+            s.directory.setAccess(hash: hash) { $0 = AccessBits.main }
         }
-        let old = s.setEntry(hash: hash, key: key, entry)
         s.dropFile(of: old, valuesRoot: valuesRoot)
     }
 

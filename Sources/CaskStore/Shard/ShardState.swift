@@ -57,9 +57,9 @@ struct ShardState {
 
     /// Sets the entry of `key`, keeping the value-file byte count. Returns the replaced entry.
     @discardableResult
-    mutating func setEntry(hash: UInt64, key: UnsafeRawBufferPointer, _ entry: IndexEntry) -> IndexEntry? {
+    mutating func setEntry(hash: UInt64, key: UnsafeRawBufferPointer, _ entry: IndexEntry, keepingAccess: Bool = false) -> IndexEntry? {
         let v = view
-        let old = directory.set(hash: hash, key: key, entry: entry) { v.keyMatches($0, key) }
+        let old = directory.set(hash: hash, key: key, entry: entry, keepingAccess: keepingAccess) { v.keyMatches($0, key) }
         if old == nil, reservedKeys != nil, key.first == 0 { reservedKeys! += 1 }
         if (entry.flags | (old?.flags ?? 0)) & RecordFlags.valueInFile.rawValue != 0 {
             externalBytes += v.externalSize(entry) - (old.map(v.externalSize) ?? 0)
