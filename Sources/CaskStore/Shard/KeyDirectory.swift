@@ -37,7 +37,7 @@ package struct IndexEntry: Sendable, Equatable {
 /// return another key's value. When two live keys do share a hash, the later one is kept in the
 /// small `collided` map, keyed by its bytes.
 package struct KeyDirectory {
-    package private(set) var entries: [UInt64: IndexEntry] = [:]
+    package private(set) var entries = IndexTable()
     package private(set) var collided: [[UInt8]: IndexEntry] = [:]
     /// Sum of the record lengths of all live entries.
     package private(set) var liveBytes = 0
@@ -248,19 +248,20 @@ package struct KeyDirectory {
     /// Sets the access information of the main-map entry under `hash`.
     @inline(__always)
     package mutating func setAccess(hash: UInt64, _ body: (inout UInt16) -> Void) {
-        guard let i = entries.index(forKey: hash) else { return }
-        let e = entries.values[i]
-        var access = e.access
-        body(&access)
-        guard access != e.access else { return }
-        entries.values[i].access = access
-        if (access ^ e.access) & AccessBits.main != 0 {
+        guard let i = entries.slot(of: hash) else { return }
+        var e = entries.entry(at: i)
+        let before = e.access
+        body(&e.access)
+        guard e.access != before else { return }
+        entries.setEntry(at: i, e)
+        let access = e.access
+        if (access ^ before) & AccessBits.main != 0 {
             probationBytes += access & AccessBits.main == 0 ? Int(e.length) : -Int(e.length)
         }
     }
 
     package mutating func removeAll() {
-        entries = [:]
+        entries = IndexTable()
         collided = [:]
         liveBytes = 0
         probationBytes = 0
@@ -272,19 +273,19 @@ package struct KeyDirectory {
     /// Verifies the bookkeeping (tests call this after every step of randomized sequences).
     package func checkInvariants() -> String? {
         var sum = 0
-        for e in entries.values { sum += Int(e.length) }
+        for e in entries.entries { sum += Int(e.length) }
         for e in collided.values { sum += Int(e.length) }
         if sum != liveBytes { return "liveBytes \(liveBytes) != sum of entry lengths \(sum)" }
-        let probation = (Array(entries.values) + Array(collided.values)).filter { $0.access & AccessBits.main == 0 }
+        let probation = (Array(entries.entries) + Array(collided.values)).filter { $0.access & AccessBits.main == 0 }
             .reduce(0) { $0 + Int($1.length) }
         if probation != probationBytes { return "probationBytes \(probationBytes) != sum of probation entry lengths \(probation)" }
-        let expiring = entries.values.filter { $0.expireTime != 0 }.count + collided.values.filter { $0.expireTime != 0 }.count
+        let expiring = entries.entries.filter { $0.expireTime != 0 }.count + collided.values.filter { $0.expireTime != 0 }.count
         if expiring != expiringCount { return "expiringCount \(expiringCount) != \(expiring) entries with an expiry" }
-        for e in Array(entries.values) + Array(collided.values) where Int(e.length) < RecordHeader.size {
+        for e in Array(entries.entries) + Array(collided.values) where Int(e.length) < RecordHeader.size {
             return "entry shorter than a record header: \(e)"
         }
         var uses: [UInt32: Int] = [:]
-        for e in Array(entries.values) + Array(collided.values) where e.tag != 0 { uses[e.tag, default: 0] += 1 }
+        for e in Array(entries.entries) + Array(collided.values) where e.tag != 0 { uses[e.tag, default: 0] += 1 }
         if !tags.hasUses(uses) { return "tag table holds other tags or counts than the entries use" }
         if let tagIndex {
             for (h, e) in entries where e.tag != 0 && tagIndex[e.tag]?.contains(h) != true {
