@@ -92,6 +92,8 @@ extension Cache {
 
     /// Stores `value` under `key`.
     /// - Parameters:
+    ///   - key: The key to store under.
+    ///   - value: The bytes to store.
     ///   - expire: Time to live; nil for never.
     ///   - tag: A tag for ``evict(tag:)``.
     /// - Throws: `.invalidArgument` for oversized keys/tags, `.io` (e.g. `isDiskFull`) — nothing

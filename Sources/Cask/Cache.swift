@@ -20,7 +20,7 @@ import CaskStore
 ///
 /// ## Topics
 /// ### Opening
-/// - ``init(directory:settings:clock:coder:)``
+/// - ``init(directory:settings:clock:coder:persistSettings:)``
 /// - ``close()``
 /// ### Reading and writing
 /// - ``get(_:)``

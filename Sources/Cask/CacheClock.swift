@@ -10,7 +10,7 @@ import CaskStore
 /// Where a cache reads the current wall-clock time. Expire times are compared with it; tests
 /// inject a ``ManualClock`` to freeze and move time.
 ///
-/// What waits for time to pass (``Throttle/acquire()``) waits on the cache's clock too, so a
+/// What waits for time to pass (a ``Throttle``'s `acquire()`) waits on the cache's clock too, so a
 /// ``ManualClock`` test never waits in real time. The two ways of waiting have different names, so
 /// that inside async code the blocking one is still callable without `await`.
 public protocol CacheClock: Sendable {

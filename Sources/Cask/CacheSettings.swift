@@ -1,6 +1,6 @@
 import CaskStore
 
-/// When writes reach stable storage: the engine's ``CaskStore/Durability``.
+/// When writes reach stable storage: the engine's `CaskStore.Durability`.
 public typealias CacheDurability = Durability
 
 /// Settings to apply when opening a cache. Every property left `nil` keeps the value stored in the

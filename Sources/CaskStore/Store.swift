@@ -88,9 +88,13 @@ public final class Store: Sendable {
 
     /// Stores `value` under `key`, then culls per ``StoreOptions/cull`` under the same lock.
     /// - Parameters:
+    ///   - key: The key's bytes (at most 65535).
+    ///   - value: The value's bytes.
     ///   - expireTime: µs since the Unix epoch when the entry expires; 0 for never.
     ///   - tag: An optional tag (at most 65535 bytes).
     ///   - flags: Record flags for the layer above (compressed, value encoding).
+    ///   - now: The current time, µs since the Unix epoch: the record's store time, and the time
+    ///     the culling compares expire times with.
     public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
                     tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
                     expireTime: Int64 = 0, flags: UInt8 = 0, now: Int64 = wallClockMicros()) throws {

@@ -13,7 +13,7 @@ import CaskStore
 /// layout, as ``Cache/push(_:prefix:side:expire:tag:)``); every change happens inside
 /// ``Cache/transact(_:)``, so concurrent appends and pops from several processes neither lose nor
 /// duplicate items. A deque on its own directory opens its cache with eviction off; inside another
-/// cache, items are subject to that cache's eviction (use ``EvictionPolicy/none`` there too).
+/// cache, items are subject to that cache's eviction (use the ``EvictionPolicy`` `.none` there too).
 ///
 /// - Complexity: append, prepend, pops, first, last and count are O(1); iteration is O(n).
 public struct PersistentDeque<Element: Codable & Sendable>: Sendable {

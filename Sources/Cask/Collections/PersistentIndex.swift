@@ -33,7 +33,7 @@ public struct PersistentIndex<Key: Codable & Sendable, Value: Codable & Sendable
                       name: "index")
     }
 
-    /// An index named `name` inside `cache`, which must have eviction policy ``EvictionPolicy/none``.
+    /// An index named `name` inside `cache`, which must have the ``EvictionPolicy`` `.none`.
     public init(cache: Cache, name: String) throws {
         guard cache.configuration.evictionPolicy == .none else {
             throw CaskError(.invalidArgument, "a PersistentIndex needs a cache that never evicts (evictionPolicy .none)", path: cache.directory)
@@ -176,7 +176,7 @@ public struct PersistentIndex<Key: Codable & Sendable, Value: Codable & Sendable
     }
 
     /// Memoizes `body` in this index's cache (which never evicts): see
-    /// ``Cache/memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)``.
+    /// ``Cache/memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)->MemoizedFunction<Arguments,Output>``.
     public func memoize<Arguments: Encodable, Output: Codable & Sendable>(
         name: String, version: String = "", typed: Bool = false, validity: [ValidityPolicy] = [],
         _ body: @escaping @Sendable (Arguments) throws -> Output

@@ -34,10 +34,10 @@ extension Cache {
                          body: body)
     }
 
-    /// ``memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)`` with a key made
-    /// from part of the arguments: `keyedBy` maps the arguments to what identifies the call, so
-    /// fields that do not change the result (a logger, a timeout, a connection) are left out, and
-    /// the arguments themselves need not be `Encodable`.
+    /// ``memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)->MemoizedFunction<Arguments,Output>``
+    /// with a key made from part of the arguments: `keyedBy` maps the arguments to what identifies
+    /// the call, so fields that do not change the result (a logger, a timeout, a connection) are
+    /// left out, and the arguments themselves need not be `Encodable`.
     ///
     /// ```swift
     /// struct Query { var text: String; var page: Int; var timeout: Duration }

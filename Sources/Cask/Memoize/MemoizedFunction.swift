@@ -1,7 +1,7 @@
 import CaskStore
 /// A function whose results are kept in a ``Cache``: a call with arguments seen before returns the
 /// stored result instead of running the function. Made by
-/// ``Cache/memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)``.
+/// ``Cache/memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)->MemoizedFunction<Arguments,Output>``.
 ///
 /// ```swift
 /// let square = cache.memoize(name: "square") { (x: Int) in x * x }

@@ -34,7 +34,9 @@ public struct Lock: Sendable {
     }
 
     /// Waits (blocking the thread) until the lock is free, takes it, runs `body`, releases it.
-    /// - Parameter timeout: Give up after this long with `.timedOut`; nil waits indefinitely.
+    /// - Parameters:
+    ///   - timeout: Give up after this long with `.timedOut`; nil waits indefinitely.
+    ///   - body: The critical section, run while the lock is held.
     public func withLock<R>(timeout: Duration? = nil, _ body: () throws -> R) throws -> R {
         let held = try acquire(timeout: timeout)
         defer { held.release() }
@@ -77,9 +79,9 @@ public final class HeldLock: Sendable {
 }
 
 /// A re-entrant ``Lock``: its owner may take it again while holding it, and it is released when
-/// the outermost ``withLock(_:)-(()->R)`` returns (diskcache's `RLock`).
+/// the outermost ``withLock(_:)-e12v`` returns (diskcache's `RLock`).
 ///
-/// The owner is the acquiring context: for the synchronous ``withLock(_:)-(()->R)``, the thread
+/// The owner is the acquiring context: for the synchronous ``withLock(_:)-e12v``, the thread
 /// that took it; for the asynchronous one, the task that took it and the child tasks it creates
 /// while it holds the lock (they run while their parent waits for them, but not exclusively of
 /// each other). Every acquisition has its own token, recorded as the lock's current owner in this

@@ -29,7 +29,7 @@ public struct RecordView {
 public enum Mutation: Sendable {
     case keep
     case put(value: [UInt8], tag: [UInt8] = [], expireTime: Int64 = 0, flags: UInt8 = 0)
-    /// Stores a value written to a value file (``Store/writeValueFile(compressed:_:)``); the record
+    /// Stores a value written to a value file (`Store.writeValueFile(compressed:_:)`); the record
     /// takes ownership of the file.
     case putFile(NewValueFile, tag: [UInt8] = [], expireTime: Int64 = 0, flags: UInt8 = 0)
     case touch(expireTime: Int64)
