@@ -130,8 +130,10 @@ public final class Cache: Sendable {
     /// Flushes per the durability mode and closes the cache; a temporary cache's directory is
     /// removed. Using the cache afterwards throws `.closed`.
     public func close() throws {
+        // A forked child's handle is the parent's, and so is a temporary directory.
+        let forked = store.isForkedCopy
         try store.close()
-        if isTemporary { Cache.removeTree(directory) }
+        if isTemporary && !forked { Cache.removeTree(directory) }
     }
 
     static func removeTree(_ path: String) {

@@ -259,12 +259,15 @@ public final class Store: Sendable {
         return r
     }
 
+    /// True in a child forked after this store was opened: the handle belongs to the parent.
+    package var isForkedCopy: Bool { shards.first?.isForked == true }
+
     /// Flushes according to the durability mode and releases the shards. Using the store
     /// afterwards throws `.closed`. Idempotent. In a child forked after open it does nothing
     /// (every other operation there throws `.forked`).
     public func close() throws {
         // In a forked child the handle is the parent's: leave its locks, mutexes and files alone.
-        if shards.first?.isForked == true { return }
+        if isForkedCopy { return }
         timer.withLock { $0?.cancel(); $0 = nil }
         var failure: CaskError?
         for s in shards {

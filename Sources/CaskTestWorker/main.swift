@@ -32,6 +32,9 @@
 //       opens the store, writes "before-fork", forks; the child tries <count> puts, a get and a
 //       delete, prints "child refused <n> accepted <n> other <n>" and exits 0 only if every one
 //       threw the fork error; the parent then writes "after-fork" and prints "child exit <status>"
+//   cask-test-worker fork-close-temporary
+//       opens a temporary `Cache()`, stores "kept", forks; the child closes the cache and exits;
+//       the parent then prints "parent reads <value or nil> directory <exists|gone>"
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -73,7 +76,9 @@ struct XorShift {
 }
 
 let args = CommandLine.arguments
-guard args.count >= 3 else { fail("usage: write|read|churn|crash-writer|model <dir> ...") }
+guard args.count >= 3 || args.count == 2 && args[1] == "fork-close-temporary" else {
+    fail("usage: write|read|churn|crash-writer|model <dir> ... | fork-close-temporary")
+}
 var options = StoreOptions()
 options.segmentSize = 64 << 10  // small segments: exercise rolls across processes
 options.compactionMinimumDeadBytes = 32 << 10
@@ -299,6 +304,22 @@ do {
         try store.put(Array("after-fork".utf8), Array("parent".utf8))
         emit("child exit \(status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + status & 0x7f)")
         try store.close()
+    case "fork-close-temporary":
+        let cache = try Cache()
+        try cache.set("kept", "parent")
+        let pid = fork()
+        guard pid >= 0 else { fail("fork failed: errno \(errno)") }
+        if pid == 0 {
+            // The child's handle is the parent's: closing it must not remove the parent's directory.
+            try? cache.close()
+            _exit(0)
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let value = (try? cache.get("kept", as: String.self)) ?? nil
+        let exists = access(cache.directory, F_OK) == 0
+        emit("parent reads \(value ?? "nil") directory \(exists ? "exists" : "gone")")
+        try cache.close()
     default:
         fail("unknown command \(args[1])")
     }

@@ -154,4 +154,12 @@ extension MultiProcessTests {
         #expect(try store.count == 2)
         try store.close()
     }
+
+    /// A forked child closing a temporary cache (`Cache()`) leaves the parent's directory alone:
+    /// the directory belongs to the process that made it.
+    @Test func aForkedChildClosingATemporaryCacheRemovesNothing() throws {
+        let (status, output) = try runChild(worker, ["fork-close-temporary"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("parent reads parent directory exists"), "\(output)")
+    }
 }
