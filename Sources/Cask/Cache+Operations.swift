@@ -33,15 +33,11 @@ extension Cache {
     @usableFromInline
     func bytes(canonicalKey k: [UInt8]) throws -> [UInt8]? {
         // Fast path: plain inline bytes are copied out directly; anything else takes the general one.
-        let plain = try k.withUnsafeBytes { kb in
-            try store.read(kb, now: now) { v -> [UInt8]? in
-                v.flags == ValueEncoding.bytes.flags ? Array(v.value) : nil
-            }
-        }
+        let plain = try k.withUnsafeBytes { kb in try store.readValue(kb, ifFlags: ValueEncoding.bytes.flags, now: now) }
         switch plain {
-        case nil: return nil
-        case .some(.some(let bytes)): return bytes
-        case .some(.none): return try entry(canonicalKey: k, as: [UInt8].self)?.value
+        case .absent: return nil
+        case .value(let bytes): return bytes
+        case .other: return try entry(canonicalKey: k, as: [UInt8].self)?.value
         }
     }
 

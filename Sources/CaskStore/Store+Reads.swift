@@ -17,6 +17,23 @@ extension Store {
         return try shard(for: hash).read(key: key, hash: hash, now: now, body)
     }
 
+    /// What ``readValue(_:ifFlags:now:)`` found.
+    package enum ValueRead {
+        /// No live record.
+        case absent
+        /// The value, copied out: the record's flags were the ones asked for.
+        case value([UInt8])
+        /// A live record with other flags (encoded, compressed, in a value file).
+        case other
+    }
+
+    /// The value of `key` copied out if its record's flags are exactly `flags`: the typed layer's
+    /// hot path, specialized here rather than through the generic ``read(_:now:_:)`` across the
+    /// module boundary.
+    package func readValue(_ key: UnsafeRawBufferPointer, ifFlags flags: UInt8, now: Int64) throws -> ValueRead {
+        try read(key, now: now) { v in v.flags == flags ? .value(Array(v.value)) : .other } ?? .absent
+    }
+
     /// The value of `key`, or nil if it is absent or expired.
     public func get(_ key: [UInt8], now: Int64 = wallClockMicros()) throws -> [UInt8]? {
         try key.withUnsafeBytes { (k) throws in try read(k, now: now) { Array($0.value) } }

@@ -25,10 +25,13 @@ final class Shard: Sendable {
     let lastSyncNanos = Atomic<Int64>(0)
     /// The fork generation of the process that opened the shard (see `cask_watch_forks`).
     let forkGeneration: UInt64
+    /// The id of that process, which alone uses the handle (the fork rule): a writer marks the
+    /// header with it on every record, and `getpid` is a system call each time.
+    let processID: UInt64
 
     var manifestPath: String { path + "/MANIFEST" }
     /// `<store>/values`: where the value files named by this shard's records live.
-    var valuesRoot: String { (path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ".") + "/values" }
+    let valuesRoot: String
     func segmentPath(_ id: UInt32) -> String { path + "/" + Segment.fileName(id) }
     func hintPath(_ id: UInt32) -> String { path + "/" + Segment.hintName(id) }
 
@@ -39,6 +42,8 @@ final class Shard: Sendable {
         self.options = options
         cask_watch_forks()
         forkGeneration = cask_fork_generation()
+        processID = UInt64(getpid())
+        valuesRoot = (path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ".") + "/values"
         if try FileSystem.makeDirectory(path) {
             // Its entry in the store directory must be durable before anything inside it can be.
             let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
@@ -181,7 +186,7 @@ final class Shard: Sendable {
         let sequence = nextSequence(&s)
         let offset = s.applied.offset
         let file = s.active.file
-        shared.store(.writer, UInt64(getpid()))
+        shared.store(.writer, processID)
         try s.writeBuffer.withUnsafeMutableBytes { (buf) throws in
             let n = RecordCodec.encode(into: buf.baseAddress!, kind: kind, flags: flags, sequence: sequence,
                                        storeTime: storeTime, expireTime: expireTime, key: key, tag: tag, value: value)
@@ -258,7 +263,7 @@ final class Shard: Sendable {
     /// Marks a manifest change in flight in the shared header, just before renaming the new
     /// MANIFEST. Caller holds the write lock. If the change then fails or its process dies before
     /// `endManifestChange`, the mark stays, and the next writer completes the change.
-    func beginManifestChange() { shared.store(.manifestChange, UInt64(getpid())) }
+    func beginManifestChange() { shared.store(.manifestChange, processID) }
 
     /// Clears the mark once the new manifest is published (version and position stored).
     func endManifestChange() { shared.store(.manifestChange, 0) }
