@@ -248,7 +248,7 @@ struct BenchTests {
     }
 
     @Test func largeValuesCommandRunsInAFreshTemporaryDirectory() throws {
-        let (status, out) = try runChild(builtExecutable("cask"), ["bench", "--workload", "large-values", "--sizes", "4KiB,64KiB", "--total", "256KiB"])
+        let (status, out) = try runChild(builtExecutable("cask"), ["bench", "--raw", "--workload", "large-values", "--sizes", "4KiB,64KiB", "--total", "256KiB"])
         #expect(status == 0)
         let lines = out.split(separator: "\n").map(String.init)
         #expect(lines.count == 4)
