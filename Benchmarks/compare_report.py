@@ -5,6 +5,8 @@
   compare_report.py check FILE...            exit 1 unless every FILE is a run in the bench format
   compare_report.py same-ops A B             exit 1 unless runs A and B timed the same operations
                                              (equal count and misses per kind: same sequence)
+  compare_report.py verdict DIR PROCS STEM   one line: the STEM run's ops/s (cask-cache or
+                                             cask-store) over each peer's at PROCS processes
 
 A run's output (from `cask bench` or a peer in Benchmarks/peers) is a header line, then lines
 `get|set|delete count=N miss=N median_us=X p90_us=X p99_us=X max_us=X` and last
@@ -66,16 +68,37 @@ def parse(path):
     return run
 
 
-def load(directory):
+def load(directory, procs_list=PROCS, reference=("cask-cache", 1)):
     runs = {}
     for stem, _ in SYSTEMS:
-        for procs in PROCS:
+        for procs in procs_list:
             path = os.path.join(directory, f"{stem}-{procs}.txt")
             if os.path.exists(path):
                 runs[(stem, procs)] = parse(path)
-    if ("cask-cache", 1) not in runs:
-        raise FormatError(f"{directory}: no cask-cache-1.txt, the reference run")
+    if reference not in runs:
+        raise FormatError(f"{directory}: no {reference[0]}-{reference[1]}.txt, the reference run")
     return runs
+
+
+# The peers of the verdict line, in its order, with their short names.
+VERDICT_PEERS = [("diskcache", "diskcache"), ("lmdb-writemap", "LMDB (WRITEMAP)"), ("lmdb", "LMDB")]
+VERDICT_NAMES = {"cask-cache": "Cask Cache", "cask-store": "Cask store"}
+
+
+def ratio(r):
+    """1.9, 14.4; two significant digits below 1 (0.72, 0.034)."""
+    return f"{r:.1f}" if r >= 0.95 else f"{r:.2g}"
+
+
+def verdict(runs, procs, stem):
+    """`Cask Cache: 1.9× diskcache, 0.7× LMDB (WRITEMAP) in ops/s at 1 process`, for the peers that ran."""
+    ours = runs[(stem, procs)]["ops_per_s"]
+    ratios = [f"{ratio(ours / runs[(peer, procs)]['ops_per_s'])}× {name}"
+              for peer, name in VERDICT_PEERS if (peer, procs) in runs]
+    if not ratios:
+        return None
+    unit = "process" if procs == 1 else "processes"
+    return f"{VERDICT_NAMES[stem]}: {', '.join(ratios)} in ops/s at {procs} {unit}"
 
 
 def us(v):
@@ -189,6 +212,17 @@ def main(argv):
         for k in differ:
             print(f"same-ops: {k} differs: {argv[1]} {a.get(k)} vs {argv[2]} {b.get(k)}", file=sys.stderr)
         return 1 if differ else 0
+    if len(argv) == 4 and argv[0] == "verdict" and argv[2].isdigit() and argv[3] in VERDICT_NAMES:
+        procs = int(argv[2])
+        try:
+            runs = load(argv[1], (procs,), (argv[3], procs))
+        except (OSError, FormatError) as error:
+            print(f"compare_report: {error}", file=sys.stderr)
+            return 1
+        line = verdict(runs, procs, argv[3])
+        if line:
+            print(line)
+        return 0
     if len(argv) in (2, 4) and argv[0] == "table" and (len(argv) == 2 or argv[2] == "--svg"):
         try:
             runs = load(argv[1])
