@@ -23,19 +23,13 @@ struct ReadOnlyMediumTests {
         #expect(ReadOnlyMedium.explain(CaskError(.corrupted, "bad", path: "/m/x"), directory: "/m") == nil)
     }
 
-    /// Runs `sh -c script` in a mount namespace of its own (nothing mounted there is seen outside).
-    static func inMountNamespace(_ script: String, _ args: [String]) throws -> (status: Int32, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        p.arguments = ["-m", "sh", "-c", script, "sh"] + args
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+    /// Runs `cask args` after `mountScript` (with `$1` = `directory`) in a mount namespace of its
+    /// own: nothing mounted there is seen outside.
+    static func inMountNamespace(_ mountScript: String, _ directory: String, cask args: [String]) throws -> Tool.Result {
+        try Tool.run(args, prefix: ["/usr/bin/unshare", "-m", "sh", "-c", mountScript + " && shift && exec \"$@\"", "sh", directory])
     }
+
+    static let readOnlyBind = "mount --bind \"$1\" \"$1\" && mount -o remount,ro,bind \"$1\""
 
     /// A read-only bind mount works here (root with unshare and mount; chmod does not stop root).
     static let canMountReadOnly: Bool = {
@@ -43,7 +37,8 @@ struct ReadOnlyMediumTests {
         let dir = FileManager.default.temporaryDirectory.path + "/cask-ro-probe-\(getpid())"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let probe = try? inMountNamespace("mount --bind \"$1\" \"$1\" && mount -o remount,ro,bind \"$1\" && ! touch \"$1/x\" 2>/dev/null", [dir])
+        // `cask --version` runs once the mount is read-only and a write to it failed.
+        let probe = try? inMountNamespace(readOnlyBind + " && ! touch \"$1/x\" 2>/dev/null", dir, cask: ["--version"])
         return probe?.status == 0
     }()
 
@@ -51,8 +46,7 @@ struct ReadOnlyMediumTests {
     func getOnAReadOnlyBindMountSaysWhy() throws {
         let s = Scratch()
         #expect(try Tool.run(["set", s.cache, "k", "v"]).status == 0)
-        let r = try Self.inMountNamespace("mount --bind \"$1\" \"$1\" && mount -o remount,ro,bind \"$1\" && exec \"$2\" get \"$1\" k",
-                                          [s.cache, Tool.path])
+        let r = try Self.inMountNamespace(Self.readOnlyBind, s.cache, cask: ["get", s.cache, "k"])
         #expect(r.status == 4, "\(r.stderr)")
         #expect(r.stderr.hasPrefix("cask: \(s.cache) is on a read-only file system: cannot open file \(s.cache)/shard-"), "\(r.stderr)")
         #expect(r.stderr.contains("Read-only file system [errno \(EROFS)]"))
