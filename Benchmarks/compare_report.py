@@ -5,12 +5,15 @@
   compare_report.py check FILE...            exit 1 unless every FILE is a run in the bench format
   compare_report.py same-ops A B             exit 1 unless runs A and B timed the same operations
                                              (equal count and misses per kind: same sequence)
+  compare_report.py verdict DIR PROCS STEM   one line: the STEM run's ops/s (cask-cache or
+                                             cask-store) over each peer's at PROCS processes
 
 A run's output (from `cask bench` or a peer in Benchmarks/peers) is a header line, then lines
 `get|set|delete count=N miss=N median_us=X p90_us=X p99_us=X max_us=X` and last
 `wall_s=X ops_per_s=N`. DIR holds one file per system and process count, named
 `<system>-<procs>.txt`, for the systems in SYSTEMS below.
 """
+import math
 import os
 import re
 import sys
@@ -66,16 +69,37 @@ def parse(path):
     return run
 
 
-def load(directory):
+def load(directory, procs_list=PROCS, reference=("cask-cache", 1)):
     runs = {}
     for stem, _ in SYSTEMS:
-        for procs in PROCS:
+        for procs in procs_list:
             path = os.path.join(directory, f"{stem}-{procs}.txt")
             if os.path.exists(path):
                 runs[(stem, procs)] = parse(path)
-    if ("cask-cache", 1) not in runs:
-        raise FormatError(f"{directory}: no cask-cache-1.txt, the reference run")
+    if reference not in runs:
+        raise FormatError(f"{directory}: no {reference[0]}-{reference[1]}.txt, the reference run")
     return runs
+
+
+# The peers of the verdict line, in its order, with their short names.
+VERDICT_PEERS = [("diskcache", "diskcache"), ("lmdb-writemap", "LMDB (WRITEMAP)"), ("lmdb", "LMDB")]
+VERDICT_NAMES = {"cask-cache": "Cask Cache", "cask-store": "Cask store"}
+
+
+def ratio(r):
+    """1.9, 14.4; two significant digits below 1 (0.72, 0.034)."""
+    return f"{r:.1f}" if r >= 0.95 else f"{r:.2g}"
+
+
+def verdict(runs, procs, stem):
+    """`Cask Cache: 1.9× diskcache, 0.7× LMDB (WRITEMAP) in ops/s at 1 process`, for the peers that ran."""
+    ours = runs[(stem, procs)]["ops_per_s"]
+    ratios = [f"{ratio(ours / runs[(peer, procs)]['ops_per_s'])}× {name}"
+              for peer, name in VERDICT_PEERS if (peer, procs) in runs]
+    if not ratios:
+        return None
+    unit = "process" if procs == 1 else "processes"
+    return f"{VERDICT_NAMES[stem]}: {', '.join(ratios)} in ops/s at {procs} {unit}"
 
 
 def us(v):
@@ -115,8 +139,20 @@ def escape(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
+def nice_step(x):
+    """The smallest of 1, 2, 5 x 10^k at least x (x > 0)."""
+    decade = 10 ** math.floor(math.log10(x))
+    return next((m * decade for m in (1, 2, 5, 10) if m * decade >= x * (1 - 1e-9)), 10 * decade)
+
+
+def tick_label(v, unit):
+    text = f"{v / 1e6:g}M" if v >= 1e6 else f"{v / 1e3:g}k" if v >= 1e3 else f"{v:g}"
+    return f"{text} {unit}"
+
+
 def svg(runs, title):
-    """Panels of horizontal bars from zero, one bar per system, each labelled with its value."""
+    """Panels of horizontal bars from zero on a linear axis with ticks in the panel's unit: every
+    system side by side, each bar labelled with its value (`data-value` on each bar's rect)."""
     panels = [
         ("Throughput, 1 process (ops/s, higher is better)", lambda r: r["ops_per_s"], 1, "ops/s"),
         ("Throughput, 8 processes (ops/s, higher is better)", lambda r: r["ops_per_s"], 8, "ops/s"),
@@ -125,8 +161,8 @@ def svg(runs, title):
         ("set p99, 8 processes (µs, lower is better)", lambda r: r["set"]["p99_us"], 8, "µs"),
     ]
     colors = ["#4c78a8", "#9ecae9", "#f58518", "#ffbf79", "#54a24b"]
-    width, left, right, bar, gap, head = 880, 290, 150, 18, 6, 30
-    panel_height = head + len(SYSTEMS) * (bar + gap) + 14
+    width, left, right, bar, gap, head, foot = 880, 290, 150, 18, 6, 30, 34
+    panel_height = head + len(SYSTEMS) * (bar + gap) + foot
     height = 50 + panel_height * len(panels)
     out = [f'<?xml version="1.0" encoding="UTF-8"?>',
            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -139,31 +175,30 @@ def svg(runs, title):
         out.append(f'<text x="{left}" y="{top + 18}" font-weight="bold">{escape(name)}</text>')
         values = [(label, value(runs[(stem, procs)]) if (stem, procs) in runs else None, colors[i])
                   for i, (stem, label) in enumerate(SYSTEMS)]
-        # A bar many times longer than the others (diskcache's, usually) is cut, so that the others
-        # stay readable: the scale ends at 3x the second longest, and a cut bar is drawn broken.
-        ranked = sorted((v for _, v, _ in values if v is not None), reverse=True)
-        largest = (ranked[0] if ranked else 0) or 1
-        if len(ranked) > 1 and ranked[1] > 0 and ranked[0] > 4 * ranked[1]:
-            largest = 3 * ranked[1]
+        largest = max((v for _, v, _ in values if v is not None), default=0) or 1
+        step = nice_step(largest / 4)
+        scale_end = math.ceil(largest / step - 1e-9) * step
+        bottom = top + head + len(SYSTEMS) * (bar + gap) - gap
+        ticks = [i * step for i in range(int(round(scale_end / step)) + 1)]
+        for t in ticks:  # grid line, tick label in the panel's unit
+            tx = left + plot * t / scale_end
+            out.append(f'<line x1="{tx:.1f}" y1="{top + head - 3}" x2="{tx:.1f}" y2="{bottom + 3}" stroke="#dddddd"/>')
+            out.append(f'<text x="{tx:.1f}" y="{bottom + 17}" text-anchor="middle" font-size="10">'
+                       f'{escape(tick_label(t, unit))}</text>')
         for i, (label, v, color) in enumerate(values):
             y = top + head + i * (bar + gap)
             out.append(f'<text x="{left - 8}" y="{y + bar - 5}" text-anchor="end">{escape(label)}</text>')
             if v is None:
                 out.append(f'<text x="{left + 4}" y="{y + bar - 5}" fill="#888888">not run</text>')
                 continue
-            cut = v > largest
-            w = plot * min(v, largest) / largest
+            w = plot * v / scale_end
             shown = f"{v:,.0f} {unit}" if unit == "ops/s" or v >= 100 else f"{v:,.2f} {unit}"
-            out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" fill="{color}">'
+            out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" fill="{color}" data-value="{v}">'
                        f'<title>{escape(label)}: {escape(shown)}</title></rect>')
-            if cut:  # a white gap across the bar, two thirds along: the bar is not to scale
-                gx = left + w * 2 / 3
-                out.append(f'<polygon points="{gx:.1f},{y - 2} {gx + 8:.1f},{y - 2} {gx + 4:.1f},{y + bar + 2} '
-                           f'{gx - 4:.1f},{y + bar + 2}" fill="#ffffff"/>')
-                shown += " (bar cut)"
             out.append(f'<text x="{left + w + 4:.1f}" y="{y + bar - 5}">{escape(shown)}</text>')
-        bottom = top + head + len(SYSTEMS) * (bar + gap) - gap
         out.append(f'<line x1="{left}" y1="{top + head - 3}" x2="{left}" y2="{bottom + 3}" stroke="#333333"/>')
+        out.append(f'<line x1="{left}" y1="{bottom + 3}" x2="{left + plot}" y2="{bottom + 3}" stroke="#333333"/>')
+        out.append(f'<text x="{left + plot / 2}" y="{bottom + 30}" text-anchor="middle" fill="#555555">{escape(unit)}, linear, from zero</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -189,6 +224,17 @@ def main(argv):
         for k in differ:
             print(f"same-ops: {k} differs: {argv[1]} {a.get(k)} vs {argv[2]} {b.get(k)}", file=sys.stderr)
         return 1 if differ else 0
+    if len(argv) == 4 and argv[0] == "verdict" and argv[2].isdigit() and argv[3] in VERDICT_NAMES:
+        procs = int(argv[2])
+        try:
+            runs = load(argv[1], (procs,), (argv[3], procs))
+        except (OSError, FormatError) as error:
+            print(f"compare_report: {error}", file=sys.stderr)
+            return 1
+        line = verdict(runs, procs, argv[3])
+        if line:
+            print(line)
+        return 0
     if len(argv) in (2, 4) and argv[0] == "table" and (len(argv) == 2 or argv[2] == "--svg"):
         try:
             runs = load(argv[1])

@@ -67,8 +67,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Value sizes for large-values, comma-separated (e.g. 64KiB,1MiB,16MiB).")
     var sizes = ByteSizes(LargeValuesWorkload.defaultSizes)
     @Option(help: "Bytes written per value size by large-values (e.g. 256MiB).") var total = "256MiB"
-    @Flag(help: "Print the results as one JSON object instead of text lines.") var json = false
+    @Flag(help: "Print the results as one JSON object instead of a table.") var json = false
+    @Flag(help: "Print the machine-readable lines (`get count=.. median_us=..`, the peer scripts' format) instead of a table.")
+    var raw = false
     @Option(help: "Also write a chart of the latency percentiles to this SVG file.") var svg: String?
+    @Flag(help: "Also run the peers (LMDB from C, Python diskcache) on the same workload and print how Cask compares.")
+    var compare = false
+    @Option(help: "--compare: the directory of the peer programs (default: Benchmarks/peers of the source tree built).")
+    var peers: String?
     @Option(name: .customLong("worker"), help: .hidden) var workerIndex: Int?
     @Option(help: "trace: the request trace, one key per line.") var trace: String?
     @Option(help: "trace, zipf: cache capacity in entries.") var capacity: Int?
@@ -98,6 +104,8 @@ struct BenchCommand: ParsableCommand {
         }
         _ = t
         try validateHitRatioOptions()
+        if json && raw { throw ValidationError("give --json or --raw, not both") }
+        try validateCompare()
         if workload != .trace, workload != .zipf, policy != "all", EvictionPolicy(rawValue: policy) == nil {
             throw ValidationError("--policy for the \(workload.rawValue) workload: one of "
                                   + EvictionPolicy.allCases.map(\.rawValue).joined(separator: ", "))
@@ -191,7 +199,11 @@ struct BenchCommand: ParsableCommand {
         case .core, .writeHeavy, .durable, .readOnly:
             report = try runTimed(directory: directory)
         }
-        print(json ? report.json : report.text)
+        print(json ? report.json : raw ? report.text : report.table)
+        if compare {
+            let lines = try comparePeers(with: report)
+            print(((raw ? [] : [""]) + lines).joined(separator: "\n"))
+        }
         if let svg {
             let chart = LatencyChart(title: report.header, series: report.latencies)
             do {

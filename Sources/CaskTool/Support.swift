@@ -73,12 +73,15 @@ struct CacheLocation: ParsableArguments {
                 throw CaskError(.notACache, "the directory is not a Cask cache (no cask.meta)", path: dir)
             }
         }
-        if durability != nil {
-            // A one-off durability mode applies to this run only, never to the stored settings.
-            let cache = try Cache(directory: dir, settings: CacheSettings(shards: shards, durability: durability), persistSettings: false)
-            return cache
+        do {
+            if durability != nil {
+                // A one-off durability mode applies to this run only, never to the stored settings.
+                return try Cache(directory: dir, settings: CacheSettings(shards: shards, durability: durability), persistSettings: false)
+            }
+            return try Cache(directory: dir, settings: CacheSettings(shards: shards), persistSettings: shards != nil)
+        } catch let error as CaskError {
+            throw ReadOnlyMedium.explain(error, directory: dir) ?? error
         }
-        return try Cache(directory: dir, settings: CacheSettings(shards: shards), persistSettings: shards != nil)
     }
 }
 
