@@ -70,18 +70,6 @@ extension Cache {
         return try liveEntries().filter { $0.tag == t }.map { StoredKey(bytes: $0.key) }
     }
 
-    /// The newest (or, with `last: false`, oldest) entry's key and bytes.
-    public func peekItem(last: Bool = true) throws -> (key: StoredKey, value: [UInt8])? {
-        let entries = try liveEntries()
-        for e in (last ? Array(entries.reversed()) : entries) {
-            // The entry may have been removed since the listing: then look at the next one.
-            if let found = try storedEntry(e.key) {
-                return (StoredKey(bytes: e.key), try materialize(found.0).1)
-            }
-        }
-        return nil
-    }
-
     /// The engine's listing without the cache's own bookkeeping records (queue bounds).
     func liveEntries() throws -> [ListedEntry] {
         try store.listEntries(now: now).filter { $0.key.first != 0x00 }
@@ -128,26 +116,29 @@ extension Cache {
 
     /// Removes and returns the front (or back) item of the queue `prefix`, skipping items that
     /// were deleted and removing items that expired (counted as expirations) on the way. The item is
-    /// decoded before it is removed: if decoding throws, nothing changes.
+    /// decoded before it is removed: if decoding throws, nothing changes. ``pullEntry(prefix:side:as:)``
+    /// returns the item's expire time and tag too.
     public func pull<V: Decodable>(prefix: String? = nil, side: QueueSide = .front, as type: V.Type = V.self) throws -> (key: StoredKey, value: V)? {
-        try queueTake(prefix: prefix, side: side, remove: true, as: type)
+        try queueTake(prefix: prefix, side: side, remove: true, as: type).map { ($0.key, $0.value) }
     }
 
     /// The front (or back) item of the queue `prefix`, without removing it (expired items passed on
-    /// the way are removed).
+    /// the way are removed). ``peekEntry(prefix:side:as:)`` returns its expire time and tag too.
     public func peek<V: Decodable>(prefix: String? = nil, side: QueueSide = .front, as type: V.Type = V.self) throws -> (key: StoredKey, value: V)? {
-        try queueTake(prefix: prefix, side: side, remove: false, as: type)
+        try queueTake(prefix: prefix, side: side, remove: false, as: type).map { ($0.key, $0.value) }
     }
 
-    func queueTake<V: Decodable>(prefix: String?, side: QueueSide, remove: Bool, as type: V.Type) throws -> (key: StoredKey, value: V)? {
-        try transact { tx -> (key: StoredKey, value: V)? in
+    /// The front (or back) live item of queue `prefix` with its metadata, read (and with `remove`,
+    /// deleted) in one transaction.
+    func queueTake<V: Decodable>(prefix: String?, side: QueueSide, remove: Bool, as type: V.Type) throws -> CacheItem<V>? {
+        try transact { tx -> CacheItem<V>? in
             var (head, tail) = try tx.queueBounds(prefix)
-            var result: (key: StoredKey, value: V)?
+            var result: CacheItem<V>?
             while head < tail && result == nil {
                 let number = side == .front ? head : tail - 1
                 let key = Cache.queueKey(prefix, number)
-                if let value = try tx.tx.read(key, { try decode($0, as: type) }) {
-                    result = (StoredKey(bytes: key), value)
+                if let item = try tx.tx.read(key, { try CacheItem(key: key, record: $0, value: decode($0, as: type)) }) {
+                    result = item
                     if remove { try tx.tx.delete(key) }
                 } else {
                     try tx.tx.deleteIfExpired(key)
@@ -222,6 +213,11 @@ public final class CacheTransaction {
 
     /// Removes `key` and returns its value; see ``Cache/pop(_:as:)``.
     public func pop<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> V? { try active().pop(key, as: type) }
+
+    /// Removes `key` and returns its value with its metadata; see ``Cache/popEntry(_:as:)``.
+    public func popEntry<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> CacheEntry<V>? {
+        try active().popEntry(key, as: type)
+    }
 
     /// Gives a live `key` a new expiry; see ``Cache/touch(_:expire:)``.
     @discardableResult

@@ -18,6 +18,7 @@ public struct CacheEntry<Value> {
 }
 
 extension CacheEntry: Sendable where Value: Sendable {}
+extension CacheEntry: Equatable where Value: Equatable {}
 
 extension Cache {
     // MARK: Reading
@@ -61,8 +62,7 @@ extension Cache {
         guard let (stored, expire, tag, storedAt) = try storedEntry(k) else { return nil }
         let (encoding, bytes) = try materialize(stored)
         let value = try ValueCodec.decode(type, encoding: encoding, bytes: bytes, coder: coder)
-        return CacheEntry(value: value as V, expireTime: expire == 0 ? nil : Double(expire) / 1e6,
-                          tag: tag.isEmpty ? nil : String(decoding: tag, as: UTF8.self), storeTime: Double(storedAt) / 1e6)
+        return CacheEntry(value, expire: expire, tag: tag, storeTime: storedAt)
     }
 
     /// The stored value of `k` with its expire time, tag and store time. A value file is opened
@@ -152,12 +152,9 @@ extension Cache {
 
     /// Removes `key` and returns its value (atomic: of two concurrent pops, one gets the value).
     /// The value is read and decoded before the entry is removed: if that throws (wrong type, an
-    /// unreadable value file), the entry stays.
+    /// unreadable value file), the entry stays. ``popEntry(_:as:)`` returns its metadata too.
     public func pop<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> V? {
-        try store.mutate(key.cacheKeyBytes, now: now) { current -> (Mutation, V?) in
-            guard let current else { return (.keep, nil) }
-            return (.delete, try decode(current, as: type))
-        }
+        try popEntry(key, as: type)?.value
     }
 
     /// Decodes the value of a record seen under a write lock (a transaction, or a mutate's decide).
@@ -275,8 +272,7 @@ extension Cache {
         case .double: value = .double(bytes.count == 8 ? Double(bitPattern: UInt64(bitPattern: ValueCodec.int64(bytes))) : 0)
         case .coded: value = .coded(bytes)
         }
-        return CacheEntry(value: value, expireTime: expire == 0 ? nil : Double(expire) / 1e6,
-                          tag: tag.isEmpty ? nil : String(decoding: tag, as: UTF8.self), storeTime: Double(storedAt) / 1e6)
+        return CacheEntry(value, expire: expire, tag: tag, storeTime: storedAt)
     }
 
     /// Stores a value in the given representation under a key given as canonical bytes (import).

@@ -83,16 +83,18 @@ public enum StoredKey: Sendable, Hashable, CustomStringConvertible {
     /// Bytes that do not follow the typed encoding (written through the engine directly).
     case raw([UInt8])
 
-    /// Decodes canonical key bytes (anything unrecognized becomes ``raw(_:)``).
+    /// Decodes canonical key bytes (anything unrecognized, text that is not UTF-8 included, becomes
+    /// ``raw(_:)``, so that ``cacheKeyBytes`` gives back exactly `bytes`).
     public init(bytes: [UInt8]) {
         guard let first = bytes.first else { self = .raw(bytes); return }
         let rest = Array(bytes.dropFirst())
+        let text = String(validating: rest, as: UTF8.self)
         switch first {
-        case 0x73: self = String(validating: rest, as: UTF8.self).map(StoredKey.string) ?? .raw(bytes)
+        case 0x73: self = text.map(StoredKey.string) ?? .raw(bytes)
         case 0x62: self = .bytes(rest)
-        case 0x69: self = .integer(String(decoding: rest, as: UTF8.self))
-        case 0x66: self = .double(String(decoding: rest, as: UTF8.self))
-        case 0x6A: self = .json(String(decoding: rest, as: UTF8.self))
+        case 0x69: self = text.map(StoredKey.integer) ?? .raw(bytes)
+        case 0x66: self = text.map(StoredKey.double) ?? .raw(bytes)
+        case 0x6A: self = text.map(StoredKey.json) ?? .raw(bytes)
         default: self = .raw(bytes)
         }
     }

@@ -274,6 +274,21 @@ do {
             }
         }
         try store.close()
+    case "cache-pop-race":
+        guard args.count >= 5, let ops = Int(args[4]) else { fail("cache-pop-race <dir> <name> <ops>") }
+        let cache = try Cache(directory: args[2], settings: CacheSettings(shards: 4, minFileSize: 2048))
+        for n in 0..<ops {
+            // Each write's tag and expiry (n + 1 minutes) are derived from its mark, which starts its value.
+            let mark = "\(args[3]):\(n)"
+            try cache.set("r\(n % 16)", mark + "|" + String(repeating: "x", count: n % 3 == 0 ? 3000 : n % 50),
+                          expire: .seconds(Double(n + 1) * 60), tag: mark)
+            guard let entry = try cache.popEntry("r\((n * 7) % 16)", as: String.self) else { continue }
+            let popped = String(entry.value.prefix { $0 != "|" })
+            let lifetime = Double(Int(popped.split(separator: ":").last ?? "") ?? -2) * 60 + 60
+            let matches = entry.tag == popped && abs((entry.expireTime ?? 0) - entry.storeTime - lifetime) < 0.001
+            emit(matches ? "popped \(popped)" : "torn \(popped) tag \(entry.tag ?? "-") expire \(entry.expireTime ?? 0)")
+        }
+        try cache.close()
     case "fork-write":
         guard args.count >= 4, let count = Int(args[3]) else { fail("fork-write <dir> <count>") }
         let store = try Store(directory: args[2], options: options)

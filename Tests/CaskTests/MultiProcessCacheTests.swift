@@ -43,6 +43,21 @@ struct MultiProcessCacheTests {
         }
     }
 
+    /// Two processes overwrite and pop the same keys (values in records and in value files): every
+    /// popped value comes with the tag and expiry written with it, and no write is popped twice.
+    @Test func popEntryRacingWritesAndPopsReturnsWholeEntries() throws {
+        let dir = TempDir()
+        let a = try spawn(["cache-pop-race", dir.path, "A", "300"])
+        let b = try spawn(["cache-pop-race", dir.path, "B", "300"])
+        let (sa, la) = finish(a)
+        let (sb, lb) = finish(b)
+        #expect(sa == 0 && sb == 0, "\(la.suffix(2)) \(lb.suffix(2))")
+        #expect((la + lb).filter { !$0.hasPrefix("popped ") }.isEmpty, "\((la + lb).filter { !$0.hasPrefix("popped ") }.prefix(3))")
+        let marks = (la + lb).map { $0.dropFirst(7) }
+        #expect(Set(marks).count == marks.count, "a write was popped twice")
+        #expect(marks.contains { $0.hasPrefix("A:") } && marks.contains { $0.hasPrefix("B:") })
+    }
+
     /// Several processes x threads doing random operations on one directory; afterwards the
     /// counters add up exactly and `check()` finds the cache healthy.
     @Test func stressOfProcessesAndThreadsLeavesAHealthyCache() throws {
