@@ -57,6 +57,32 @@ extension FaultInjectionTests {
         try Self.expectReopened(dir, extra: ["doomed": nil, "later": "fine"], "reopened after errno \(code)")
     }
 
+    /// A large value is written by a second `pwrite` after the rest of its record: when that one
+    /// fails, the part already written is cut and nothing is published.
+    @Test func failedWriteOfALargeValueLosesNothing() throws {
+        let dir = TemporaryDirectory("cask-fault-large")
+        let faults = ScriptedFaults(root: dir.path)
+        let big = [UInt8](repeating: 0x5A, count: 100_000)
+        try withFaults(faults) {
+            let store = try Self.seededStore(dir)
+            faults.add(.init(calls: [.pwrite], pathContains: ".log", skip: 1, fault: .fail(ENOSPC)))
+            let error = #expect(throws: CaskError.self) { try store.put(bytes("doomed"), big) }
+            #expect(error?.isDiskFull == true)
+            #expect(faults.injected == 1)
+            try Self.expectSeeded(store, "after the failed value write")
+            #expect(try store.get(bytes("doomed")) == nil)
+            try store.put(bytes("later"), big)
+            #expect(try store.get(bytes("later")) == big)
+            try store.close()
+        }
+        let reopened = try Store(directory: dir.path, options: .testing(shards: 2))
+        #expect(reopened.recoveryReport.isClean, "\(reopened.recoveryReport)")
+        try Self.expectSeeded(reopened, "reopened")
+        #expect(try reopened.get(bytes("doomed")) == nil)
+        #expect(try reopened.get(bytes("later")) == big)
+        try reopened.close()
+    }
+
     @Test func interruptedAndShortWritesAreRetried() throws {
         let dir = TemporaryDirectory("cask-fault-retry")
         let faults = ScriptedFaults(root: dir.path)

@@ -1,3 +1,5 @@
+import CCaskSupport
+
 /// What a log record says about its key.
 package enum RecordKind: UInt8, Sendable {
     /// The key now has this value (and expiry and tag).
@@ -68,12 +70,43 @@ package enum RecordParse: Equatable {
 
 package enum RecordCodec {
     /// Encodes a record at `out`, which must have room for `RecordHeader.length(...)` bytes.
-    /// Returns the record length. The CRC is computed last over everything after it.
+    /// Returns the record length.
     @inline(__always)
     package static func encode(
         into out: UnsafeMutableRawPointer,
         kind: RecordKind, flags: RecordFlags, sequence: UInt64, storeTime: Int64, expireTime: Int64,
         key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+    ) -> Int {
+        let head = encodeWithoutValue(into: out, kind: kind, flags: flags, sequence: sequence, storeTime: storeTime,
+                                      expireTime: expireTime, key: key, tag: tag, value: value)
+        if value.count > 0 { (out + head).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        return head + value.count
+    }
+
+    /// Encodes everything of a record but its value at `out` (which must have room for
+    /// `RecordHeader.length(key:tag:value: 0)` bytes), with the CRC of the whole record: the
+    /// value is written after these bytes straight from the caller's memory, not copied here.
+    /// Returns the number of bytes encoded.
+    @inline(__always)
+    package static func encodeWithoutValue(
+        into out: UnsafeMutableRawPointer,
+        kind: RecordKind, flags: RecordFlags, sequence: UInt64, storeTime: Int64, expireTime: Int64,
+        key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+    ) -> Int {
+        let head = encodeHead(into: out, kind: kind, flags: flags, sequence: sequence, storeTime: storeTime,
+                              expireTime: expireTime, key: key, tag: tag, valueLength: value.count)
+        var crc = Checksum.crc32(UnsafeRawPointer(out + 4), head - 4)
+        if let v = value.baseAddress, value.count > 0 { crc = cask_crc32c(crc, v, UInt64(value.count)) }
+        out.putLE(crc, at: 0)
+        return head
+    }
+
+    /// The header (CRC left out), key and tag. Returns their length.
+    @inline(__always)
+    private static func encodeHead(
+        into out: UnsafeMutableRawPointer,
+        kind: RecordKind, flags: RecordFlags, sequence: UInt64, storeTime: Int64, expireTime: Int64,
+        key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, valueLength: Int
     ) -> Int {
         out.putLE(RecordHeader.magic, at: 4)
         out.storeBytes(of: kind.rawValue, toByteOffset: 6, as: UInt8.self)
@@ -83,15 +116,12 @@ package enum RecordCodec {
         out.putLE(expireTime, at: 24)
         out.putLE(UInt16(tag.count), at: 32)
         out.putLE(UInt16(key.count), at: 34)
-        out.putLE(UInt32(value.count), at: 36)
+        out.putLE(UInt32(valueLength), at: 36)
         var p = RecordHeader.size
         if key.count > 0 { (out + p).copyMemory(from: key.baseAddress!, byteCount: key.count) }
         p += key.count
         if tag.count > 0 { (out + p).copyMemory(from: tag.baseAddress!, byteCount: tag.count) }
         p += tag.count
-        if value.count > 0 { (out + p).copyMemory(from: value.baseAddress!, byteCount: value.count) }
-        p += value.count
-        out.putLE(Checksum.crc32(UnsafeRawPointer(out + 4), p - 4), at: 0)
         return p
     }
 

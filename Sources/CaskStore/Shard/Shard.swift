@@ -25,6 +25,9 @@ final class Shard: Sendable {
     let lastSyncNanos = Atomic<Int64>(0)
     /// The fork generation of the process that opened the shard (see `cask_watch_forks`).
     let forkGeneration: UInt64
+    /// Values from this size on are written by a second `pwrite` from the caller's memory
+    /// instead of being copied into the record buffer first.
+    static let separateValueWrite = 64 << 10
     /// The id of that process, which alone uses the handle (the fork rule): a writer marks the
     /// header with it on every record, and `getpid` is a system call each time.
     let processID: UInt64
@@ -182,16 +185,27 @@ final class Shard: Sendable {
         guard Int(s.applied.offset) + length <= Int(UInt32.max) else {
             throw CaskError(.invalidArgument, "record of \(length) bytes does not fit a segment", path: s.active.file.path)
         }
-        if s.writeBuffer.count < length { s.writeBuffer = [UInt8](repeating: 0, count: max(length, 4096)) }
+        // A large value goes to the file from the caller's memory, after the rest of the record:
+        // one copy fewer, and the buffer kept per shard stays small.
+        let separate = value.count >= Shard.separateValueWrite
+        let encoded = separate ? length - value.count : length
+        if s.writeBuffer.count < encoded { s.writeBuffer = [UInt8](repeating: 0, count: max(encoded, 4096)) }
         let sequence = nextSequence(&s)
         let offset = s.applied.offset
         let file = s.active.file
         shared.store(.writer, processID)
         try s.writeBuffer.withUnsafeMutableBytes { (buf) throws in
-            let n = RecordCodec.encode(into: buf.baseAddress!, kind: kind, flags: flags, sequence: sequence,
-                                       storeTime: storeTime, expireTime: expireTime, key: key, tag: tag, value: value)
             do {
-                try file.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]), at: Int64(offset))
+                if separate {
+                    let n = RecordCodec.encodeWithoutValue(into: buf.baseAddress!, kind: kind, flags: flags, sequence: sequence,
+                                                           storeTime: storeTime, expireTime: expireTime, key: key, tag: tag, value: value)
+                    try file.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]), at: Int64(offset))
+                    try file.write(value, at: Int64(offset) + Int64(n))
+                } else {
+                    let n = RecordCodec.encode(into: buf.baseAddress!, kind: kind, flags: flags, sequence: sequence,
+                                               storeTime: storeTime, expireTime: expireTime, key: key, tag: tag, value: value)
+                    try file.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]), at: Int64(offset))
+                }
             } catch {
                 // Nothing was published: cut whatever part of the record reached the file.
                 _ = Sys.ftruncate(file.fd, Int64(offset))
