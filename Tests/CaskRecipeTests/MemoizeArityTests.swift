@@ -141,6 +141,20 @@ struct MemoizeArityTests {
         #expect(try describe(1, typed: false) == "Int 1")
         #expect(try describe(1.0, typed: false) == "Int 1", "1 and 1.0 are the same JSON number")
     }
+
+    /// Swift names a type declared in a function with an address that changes from process to
+    /// process: the typed key leaves it out, or no later process would find the results.
+    @Test func typedKeysOfLocalTypesAreTheSameInEveryProcess() throws {
+        let f = try makeCache()
+        struct Local: Codable, Sendable { var a: Int }
+        try #require(String(reflecting: Local.self).contains("$"), "Swift's name carries the address")
+        let local = f.cache.memoize(name: "loc", typed: true) { (x: Local) in x.a }
+        let oneKey = text(try local.key(for: Local(a: 1)))
+        #expect(oneKey == #"j{"fn":"loc","t":"CaskRecipeTests.MemoizeArityTests.(local).(local).Local","v":"","x":{"a":1}}"#)
+        let two = f.cache.memoize(name: "loc2", typed: true) { (x: Local, y: [Local]) in x.a + y.count }
+        let twoKey = text(try two.key(for: Local(a: 1), []))
+        #expect(twoKey == #"j{"fn":"loc2","t":"(CaskRecipeTests.MemoizeArityTests.(local).(local).Local, Swift.Array<CaskRecipeTests.MemoizeArityTests.(local).(local).Local>)","v":"","x":[{"a":1},[]]}"#)
+    }
 }
 
 /// Runs `work` on a thread of its own and waits at most `seconds`: nil if it did not finish.

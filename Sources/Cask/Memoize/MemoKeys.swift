@@ -13,6 +13,21 @@ func packCount<each V>(_ values: repeat each V) -> Int {
     return n
 }
 
+/// The name of a type in a typed key: Swift's full name (`String(reflecting:)`), with the address
+/// it prints for a type declared in a function body (`(unknown context at $55d0…)`, different in
+/// every process) written `(local)`, so that the key is the same in every process. (Two such types
+/// of one name, in different functions, then have one name.)
+func memoTypeName(_ type: Any.Type) -> String {
+    let marker = "(unknown context at $"
+    var name = String(reflecting: type)[...]
+    var out = ""
+    while let start = name.firstRange(of: marker) {
+        out += name[..<start.lowerBound] + "(local)"
+        name = name[start.upperBound...].drop { $0 != ")" }.dropFirst()
+    }
+    return out + name
+}
+
 /// The key part is the arguments themselves: one argument as it is (the layout of every release),
 /// any other number as the JSON array of the arguments in order (`[]` for none).
 struct WholeArgumentsKey<each A: Encodable>: MemoKeying {
@@ -24,7 +39,7 @@ struct WholeArgumentsKey<each A: Encodable>: MemoKeying {
         self.name = name
         self.version = version
         // One type prints as itself (`Swift.Int`), several as a tuple (`(Swift.Int, Swift.String)`).
-        typeName = typed ? String(reflecting: (repeat each A).self) : nil
+        typeName = typed ? memoTypeName((repeat each A).self) : nil
     }
 
     func key(_ arguments: (repeat each A)) throws -> [UInt8] { try bytes(repeat each arguments) }
@@ -49,7 +64,7 @@ struct PartialArgumentsKey<each A, KeyPart: Encodable>: MemoKeying {
     init(name: String, version: String, typed: Bool, part: @escaping @Sendable (repeat each A) -> KeyPart) {
         self.name = name
         self.version = version
-        typeName = typed ? String(reflecting: KeyPart.self) : nil
+        typeName = typed ? memoTypeName(KeyPart.self) : nil
         self.part = part
     }
 
