@@ -129,6 +129,34 @@ struct MemoizeArityTests {
         #expect(try await direct(0) == 0, "the chain is left behind")
     }
 
+    /// Calls that form a cycle (0 calls 1, 1 calls 0), entered at 0 and at 1 at once by two
+    /// threads: each leads one flight; the wait that would close the circle throws instead, and the
+    /// other thread gets that error through the flight, so neither waits forever.
+    @Test func aCycleThroughTwoThreadsThrows() throws {
+        let f = try makeCache()
+        let inside = Barrier(parties: 2)
+        let g = f.cache.memoizeRecursive(name: "cycle") { (g, n: Int) -> Int in
+            inside.arrive(timeout: 10)          // both computations are running
+            return try g(1 - n) + 1
+        }
+        let results = Mutex<[Int: Result<Int, any Error>]>([:])
+        let group = DispatchGroup()
+        for start in 0...1 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                let r = Result { try g(start) }
+                results.withLock { $0[start] = r }
+            }
+        }
+        try #require(group.wait(timeout: .now() + 20) == .success, "neither thread may wait forever")
+        for start in 0...1 {
+            let result = try #require(results.withLock { $0[start] })
+            #expect(throws: CaskError.self) { try result.get() }
+        }
+        #expect(try !g.isCached(0) && !g.isCached(1))
+    }
+
     /// `typed:` matters where one name serves several argument types: a generic function that
     /// memoizes its body. Untyped, `describe(1.0)` would be served `describe(1)`'s result.
     @Test func typedSeparatesTheInstancesOfAGenericFunction() throws {
@@ -183,5 +211,23 @@ func runBoundedAsync<T: Sendable>(seconds: Double, _ work: @escaping @Sendable (
         let first = await group.next() ?? nil
         group.cancelAll()
         return first
+    }
+}
+
+/// Lets `parties` threads go on only when all have arrived (or `timeout` has passed).
+final class Barrier: Sendable {
+    let parties: Int
+    let arrived = Mutex(0)
+    let release = DispatchSemaphore(value: 0)
+
+    init(parties: Int) { self.parties = parties }
+
+    func arrive(timeout: Double) {
+        let last = arrived.withLock { n -> Bool in n += 1; return n == parties }
+        if last {
+            for _ in 1..<parties { release.signal() }
+        } else {
+            _ = release.wait(timeout: .now() + timeout)
+        }
     }
 }

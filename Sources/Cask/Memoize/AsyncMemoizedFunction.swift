@@ -62,11 +62,15 @@ public struct AsyncMemoizedFunction<each A, Output: Codable & Sendable>: Sendabl
                     return try await locked(key, force: force, seen: seen, repeat each arguments)
                 }
                 guard leader else {
-                    do { return try await flight.value() } catch is FlightAbandoned { continue }
+                    do {
+                        return try await MemoWaits.waiting(for: fk, by: link.parent, function: core.name) { try await flight.value() }
+                    } catch is FlightAbandoned { continue }
                 }
                 defer { FlightBoard.leave(fk) }
                 let outcome: Result<Output, any Error>
-                do { outcome = .success(try await locked(key, force: force, seen: seen, repeat each arguments)) } catch { outcome = .failure(error) }
+                do {
+                    outcome = .success(try await MemoWaits.leading(link) { try await locked(key, force: force, seen: seen, repeat each arguments) })
+                } catch { outcome = .failure(error) }
                 flight.finish(outcome, leaderCancelled: Task.isCancelled)
                 return try outcome.get()
             }

@@ -7,8 +7,8 @@ import CaskStore
 /// context is computing cannot be answered: with single flight it would wait for its own result
 /// (forever), without it the recursion would never end. Such a call is refused with
 /// `invalid-argument` before it joins anything. Child tasks (`async let`, task groups, `Task {}`)
-/// inherit the chain, so they are refused too; a detached task does not, and nothing can tell
-/// its wait apart from a real one.
+/// inherit the chain, so they are refused too; a detached task does not. Circles through several
+/// tasks are found by `MemoWaits`.
 final class MemoCallChain: Sendable {
     /// The call's flight key (cache directory, 0, call key).
     let key: [UInt8]
@@ -28,7 +28,7 @@ final class MemoCallChain: Sendable {
         while let l = link {
             if l.key == key {
                 throw CaskError(.invalidArgument, "memoized function \(name) called itself with the same arguments while computing "
-                                + "their result: the call would wait for itself (key \(String(decoding: key.drop { $0 != 0 }.dropFirst(), as: UTF8.self)))")
+                                + "their result: the call would wait for itself (\(describe(key)))")
             }
             link = l.parent
         }

@@ -70,10 +70,12 @@ public struct MemoizedFunction<each A, Output: Codable & Sendable>: Sendable {
                     return try locked(key, force: force, seen: seen, repeat each arguments)
                 }
                 guard leader else {
-                    do { return try flight.wait() } catch is FlightAbandoned { continue }
+                    do {
+                        return try MemoWaits.waiting(for: fk, by: link.parent, function: core.name) { try flight.wait() }
+                    } catch is FlightAbandoned { continue }
                 }
                 defer { FlightBoard.leave(fk) }
-                let outcome = Result { try locked(key, force: force, seen: seen, repeat each arguments) }
+                let outcome = MemoWaits.leading(link) { Result { try locked(key, force: force, seen: seen, repeat each arguments) } }
                 flight.finish(outcome, leaderCancelled: withUnsafeCurrentTask { $0?.isCancelled ?? false })
                 return try outcome.get()
             }
