@@ -1,7 +1,8 @@
 import CaskStore
 /// A function whose results are kept in a ``Cache``: a call with arguments seen before returns the
 /// stored result instead of running the function. Made by
-/// ``Cache/memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)->MemoizedFunction<Arguments,Output>``.
+/// `Cache.memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)`; it takes any
+/// number of arguments (`A` is their types, in order), called as the function would be.
 ///
 /// ```swift
 /// let square = cache.memoize(name: "square") { (x: Int) in x * x }
@@ -10,10 +11,13 @@ import CaskStore
 /// ```
 ///
 /// A thrown error is never stored: the next call runs the function again. A result that cannot be
-/// encoded throws ``CaskError`` (`.invalidArgument`) from the call that computed it.
-public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable {
-    let core: MemoCore<Arguments, Output>
-    let body: @Sendable (Arguments) throws -> Output
+/// encoded throws ``CaskError`` (`.invalidArgument`) from the call that computed it. A call that,
+/// while its result is being computed, calls the function again with the same arguments throws
+/// `.invalidArgument` (it would otherwise wait for itself, or never end).
+public struct MemoizedFunction<each A, Output: Codable & Sendable>: Sendable {
+    let core: MemoCore<(repeat each A), Output>
+    /// The function; it receives this value, through which it may call itself.
+    let body: @Sendable (MemoizedFunction<repeat each A, Output>, repeat each A) throws -> Output
 
     /// The function's name: part of every key.
     public var name: String { core.name }
@@ -24,30 +28,32 @@ public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable 
 
     /// The stored result for `arguments` if it is valid, else the function's result (stored).
     /// - Throws: What the function throws (nothing is stored then); ``CaskError`` for an
-    ///   argument or result that cannot be encoded, or a storage failure.
-    public func callAsFunction(_ arguments: Arguments) throws -> Output {
-        let key = try core.key(arguments)
+    ///   argument or result that cannot be encoded, a recursive call with the same arguments, or a
+    ///   storage failure.
+    public func callAsFunction(_ arguments: repeat each A) throws -> Output {
+        let key = try core.key((repeat each arguments))
         let (found, info) = try core.lookup(key, countHit: true)
         if case .hit(let v) = found { return v }
-        return try shared(key, arguments, force: false, seen: info?.computedAt)
+        return try shared(key, force: false, seen: info?.computedAt, repeat each arguments)
     }
 
     /// Runs the function for `arguments` even if a valid result is stored, and stores the result.
     @discardableResult
-    public func recompute(_ arguments: Arguments) throws -> Output {
-        let key = try core.key(arguments)
-        return try shared(key, arguments, force: true, seen: nil)
+    public func recompute(_ arguments: repeat each A) throws -> Output {
+        let key = try core.key((repeat each arguments))
+        return try shared(key, force: true, seen: nil, repeat each arguments)
     }
 
-    /// The canonical key of the call with `arguments` (`j` + JSON of `{"fn", "t", "v", "x"}` with sorted keys; see Design.md): the same
-    /// bytes in every process and run.
-    public func key(for arguments: Arguments) throws -> [UInt8] { try core.key(arguments) }
+    /// The canonical key of the call with `arguments` (`j` + JSON of `{"fn", "t", "v", "x"}` with
+    /// sorted keys, `x` the argument itself for one argument, else the array of the arguments in
+    /// order; see Design.md): the same bytes in every process and run.
+    public func key(for arguments: repeat each A) throws -> [UInt8] { try core.key((repeat each arguments)) }
 
     /// True if a result for `arguments` is stored and passes the validity policies now.
-    public func isCached(_ arguments: Arguments) throws -> Bool { try core.isCached(arguments) }
+    public func isCached(_ arguments: repeat each A) throws -> Bool { try core.isCached((repeat each arguments)) }
 
     /// The metadata of the stored result for `arguments`, valid or not; nil if none is stored.
-    public func info(for arguments: Arguments) throws -> MemoEntryInfo? { try core.info(arguments) }
+    public func info(for arguments: repeat each A) throws -> MemoEntryInfo? { try core.info((repeat each arguments)) }
 
     /// Removes every stored result of this function: all arguments and all versions. Returns how many.
     @discardableResult
@@ -55,27 +61,32 @@ public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable 
 
     /// Computes through the single flight. `recompute` (force) never waits for a running normal
     /// call: it must run the function, so it computes on its own.
-    func shared(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
+    func shared(_ key: [UInt8], force: Bool, seen: Double?, _ arguments: repeat each A) throws -> Output {
         let fk = core.flightKey(key)
-        while true {
-            guard core.stampede.singleFlight, !force, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
-                return try locked(key, arguments, force: force, seen: seen)
+        let link = try MemoCallChain.enter(fk, function: core.name)
+        return try MemoCallChain.$current.withValue(link) {
+            while true {
+                guard core.stampede.singleFlight, !force, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
+                    return try locked(key, force: force, seen: seen, repeat each arguments)
+                }
+                guard leader else {
+                    do {
+                        return try MemoWaits.waiting(for: fk, by: link.parent, function: core.name) { try flight.wait() }
+                    } catch is FlightAbandoned { continue }
+                }
+                defer { FlightBoard.leave(fk) }
+                let outcome = MemoWaits.leading(link) { Result { try locked(key, force: force, seen: seen, repeat each arguments) } }
+                flight.finish(outcome, leaderCancelled: withUnsafeCurrentTask { $0?.isCancelled ?? false })
+                return try outcome.get()
             }
-            guard leader else {
-                do { return try flight.wait() } catch is FlightAbandoned { continue }
-            }
-            defer { FlightBoard.leave(fk) }
-            let outcome = Result { try locked(key, arguments, force: force, seen: seen) }
-            flight.finish(outcome, leaderCancelled: withUnsafeCurrentTask { $0?.isCancelled ?? false })
-            return try outcome.get()
         }
     }
 
-    func locked(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
-        guard core.stampede.crossProcessLock else { return try compute(key, arguments) }
+    func locked(_ key: [UInt8], force: Bool, seen: Double?, _ arguments: repeat each A) throws -> Output {
+        guard core.stampede.crossProcessLock else { return try compute(key, repeat each arguments) }
         let path = try core.lockPath(key)
         // This thread already holds the stripe (a memoized call inside a memoized call).
-        if LockOwners.isHeldByCurrentContext(path) { return try underLock(key, arguments, force: force, seen: seen) }
+        if LockOwners.isHeldByCurrentContext(path) { return try underLock(key, force: force, seen: seen, repeat each arguments) }
         let lock = try LockFileHandle(path: path)
         if try !lock.tryLock() {
             if !force && core.stampede.serveStale {
@@ -89,137 +100,31 @@ public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable 
         defer { lock.unlock() }
         let token = LockOwners.claim(path, thread: LockOwners.currentThread)
         defer { LockOwners.release(path, token) }
-        return try underLock(key, arguments, force: force, seen: seen)
+        return try underLock(key, force: force, seen: seen, repeat each arguments)
     }
 
-    func underLock(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) throws -> Output {
+    func underLock(_ key: [UInt8], force: Bool, seen: Double?, _ arguments: repeat each A) throws -> Output {
         // Another process may have stored a result while this one waited.
         if !force, case (.hit(let v), let info) = try core.lookup(key, countHit: false, early: false), info?.computedAt != seen {
             return v
         }
-        return try compute(key, arguments)
+        return try compute(key, repeat each arguments)
     }
 
-    func compute(_ key: [UInt8], _ arguments: Arguments) throws -> Output {
+    func compute(_ key: [UInt8], _ arguments: repeat each A) throws -> Output {
         let fingerprints = core.fingerprints()
         let start = core.cache.now
-        let value = try body(arguments)
+        let value = try body(self, repeat each arguments)
         try core.save(key, value, computedAt: start, finishedAt: core.cache.now, fingerprints: fingerprints)
         return value
     }
 }
 
-/// An `async` function whose results are kept in a ``Cache``; see ``MemoizedFunction``.
-///
-/// ```swift
-/// let load = cache.memoize(name: "load-customer", version: "2") { (id: Int) async throws -> Report in
-///     try await api.report(for: id)
-/// }
-/// let report = try await load(42)
-/// ```
-public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable {
-    let core: MemoCore<Arguments, Output>
-    let body: @Sendable (Arguments) async throws -> Output
-
-    /// The function's name: part of every key.
-    public var name: String { core.name }
-    /// The function's version: part of every key.
-    public var version: String { core.version }
-    /// The cache the results live in.
-    public var cache: Cache { core.cache }
-
-    /// The stored result for `arguments` if it is valid, else the function's result (stored).
-    /// Concurrent callers of one call share one computation; waiting suspends, never blocks a
-    /// thread of the cooperative pool (reads and writes of the store, which may wait for a shard's
-    /// lock, run on a dispatch queue).
-    public func callAsFunction(_ arguments: Arguments) async throws -> Output {
-        let key = try core.key(arguments)
-        let core = core
-        let (found, info) = try await core.cache.offload { try core.lookup(key, countHit: true) }
-        if case .hit(let v) = found { return v }
-        return try await shared(key, arguments, force: false, seen: info?.computedAt)
-    }
-
-    /// Runs the function for `arguments` even if a valid result is stored, and stores the result.
-    @discardableResult
-    public func recompute(_ arguments: Arguments) async throws -> Output {
-        try await shared(core.key(arguments), arguments, force: true, seen: nil)
-    }
-
-    /// The canonical key of the call with `arguments`.
-    public func key(for arguments: Arguments) throws -> [UInt8] { try core.key(arguments) }
-
-    /// True if a result for `arguments` is stored and passes the validity policies now.
-    public func isCached(_ arguments: Arguments) throws -> Bool { try core.isCached(arguments) }
-
-    /// The metadata of the stored result for `arguments`, valid or not; nil if none is stored.
-    public func info(for arguments: Arguments) throws -> MemoEntryInfo? { try core.info(arguments) }
-
-    /// Removes every stored result of this function: all arguments and all versions. Returns how many.
-    @discardableResult
-    public func clear() throws -> Int { try core.clear() }
-
-    /// Computes through the single flight: a waiter whose leader was cancelled tries again; a
-    /// cancelled waiter stops waiting at once; `recompute` (force) never waits for a normal call.
-    func shared(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
-        let fk = core.flightKey(key)
-        while true {
-            guard core.stampede.singleFlight, !force, let (flight, leader) = FlightBoard.join(fk, as: Output.self) else {
-                return try await locked(key, arguments, force: force, seen: seen)
-            }
-            guard leader else {
-                do { return try await flight.value() } catch is FlightAbandoned { continue }
-            }
-            defer { FlightBoard.leave(fk) }
-            let outcome: Result<Output, any Error>
-            do { outcome = .success(try await locked(key, arguments, force: force, seen: seen)) } catch { outcome = .failure(error) }
-            flight.finish(outcome, leaderCancelled: Task.isCancelled)
-            return try outcome.get()
-        }
-    }
-
-    func locked(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
-        guard core.stampede.crossProcessLock else { return try await compute(key, arguments) }
-        let path = try core.lockPath(key)
-        if LockOwners.isHeldByCurrentContext(path) { return try await underLock(key, arguments, force: force, seen: seen) }
-        let lock = try LockFileHandle(path: path)
-        if try !lock.tryLock() {
-            if !force && core.stampede.serveStale {
-                switch try await offloadedLookup(key) {
-                case .hit(let v), .stale(let v): return v
-                case .miss: break
-                }
-            }
-            try await lock.lockAsync()
-        }
-        defer { lock.unlock() }
-        let token = LockOwners.claim(path, thread: nil)
-        defer { LockOwners.release(path, token) }
-        return try await LockOwners.withHeld(path, token) { try await underLock(key, arguments, force: force, seen: seen) }
-    }
-
-    /// The stored result, judged without counting a hit, read off the cooperative pool.
-    func offloadedLookup(_ key: [UInt8]) async throws -> MemoCore<Arguments, Output>.Lookup {
-        let core = core
-        return try await core.cache.offload { try core.lookup(key, countHit: false, early: false).0 }
-    }
-
-    func underLock(_ key: [UInt8], _ arguments: Arguments, force: Bool, seen: Double?) async throws -> Output {
-        let core = core
-        if !force, case (.hit(let v), let info) = try await core.cache.offload({ try core.lookup(key, countHit: false, early: false) }),
-           info?.computedAt != seen {
-            return v
-        }
-        return try await compute(key, arguments)
-    }
-
-    func compute(_ key: [UInt8], _ arguments: Arguments) async throws -> Output {
-        let core = core
-        let fingerprints = try await core.cache.offload { core.fingerprints() }
-        let start = core.cache.now
-        let value = try await body(arguments)
-        let finished = core.cache.now
-        try await core.cache.offload { try core.save(key, value, computedAt: start, finishedAt: finished, fingerprints: fingerprints) }
-        return value
+extension MemoizedFunction {
+    /// The body of a function that does not call itself. (Made here, where the argument types
+    /// carry no conformance the closure would have to capture.)
+    static func ignoringItself(_ body: @escaping @Sendable (repeat each A) throws -> Output)
+        -> @Sendable (MemoizedFunction<repeat each A, Output>, repeat each A) throws -> Output {
+        { (_: MemoizedFunction<repeat each A, Output>, a: repeat each A) in try body(repeat each a) }
     }
 }
