@@ -176,7 +176,7 @@ public struct PersistentIndex<Key: Codable & Sendable, Value: Codable & Sendable
     }
 
     /// Memoizes `body` in this index's cache (which never evicts): see
-    /// ``Cache/memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)->MemoizedFunction<Arguments,Output>``.
+    /// ``Cache/memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)->MemoizedFunction<A,Output>``.
     public func memoize<Arguments: Encodable, Output: Codable & Sendable>(
         name: String, version: String = "", typed: Bool = false, validity: [ValidityPolicy] = [],
         _ body: @escaping @Sendable (Arguments) throws -> Output

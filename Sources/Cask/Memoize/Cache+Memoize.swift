@@ -38,7 +38,7 @@ extension Cache {
         return MemoizedFunction(core: core, body: MemoizedFunction.ignoringItself(body))
     }
 
-    /// ``memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)->MemoizedFunction<Arguments,Output>``
+    /// ``memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)->MemoizedFunction<A,Output>``
     /// with a key made from part of the arguments: `keyedBy` maps the arguments to what identifies
     /// the call, so fields that do not change the result (a logger, a timeout, a connection) are
     /// left out, and the arguments themselves need not be `Encodable`.

@@ -10,7 +10,7 @@ extension Cache {
     ///
     /// A call with the same arguments as one still being computed in the same task (or thread)
     /// throws `invalid-argument` instead of waiting for itself. The parameters are those of
-    /// ``memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)``.
+    /// ``memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)->MemoizedFunction<A,Output>``.
     public func memoizeRecursive<each A: Encodable, Output: Codable & Sendable>(
         name: String, version: String = "", expire: Expiry? = nil, tag: String? = nil, typed: Bool = false,
         validity: [ValidityPolicy] = [], stampede: StampedeProtection = StampedeProtection(), trackAccess: Bool = false,

@@ -1,7 +1,7 @@
 import CaskStore
 /// A function whose results are kept in a ``Cache``: a call with arguments seen before returns the
 /// stored result instead of running the function. Made by
-/// `Cache.memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)`; it takes any
+/// ``Cache/memoize(name:version:expire:tag:typed:validity:stampede:trackAccess:_:)->MemoizedFunction<A,Output>``; it takes any
 /// number of arguments (`A` is their types, in order), called as the function would be.
 ///
 /// ```swift
