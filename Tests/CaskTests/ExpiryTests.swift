@@ -5,6 +5,23 @@ import Testing
 
 @Suite("Expiry limits")
 struct ExpiryTests {
+    /// Compaction keeps what the cache's clock says is live: the fixture's clock is months
+    /// behind the wall clock, so by the wall clock this entry expired long ago.
+    @Test func compactionKeepsWhatTheCachesClockSaysIsLive() throws {
+        let fixture = try makeCache()
+        let cache = fixture.cache
+        try cache.set("live", "still here", expire: 3600)
+        try cache.set("gone", "expired", expire: 10)
+        for i in 0..<50 { try cache.set("churn", "overwritten \(i)") }
+        fixture.clock.advance(by: 60)
+        _ = try cache.compact()
+        #expect(try cache.get("live", as: String.self) == "still here")
+        #expect(try cache.get("gone", as: String.self) == nil)
+        let reopened = try Cache(directory: fixture.dir.path, clock: fixture.clock)
+        #expect(try reopened.get("live", as: String.self) == "still here")
+        try reopened.close()
+    }
+
     /// An expiry beyond what the on-disk time (µs in an Int64) can hold means "never expires",
     /// through every API that takes one; nothing traps.
     @Test func hugeExpiryNeverExpires() throws {

@@ -181,7 +181,9 @@ extension Shard {
     /// Phase 2: copies the live records of the sealed segments into new segment files of at most
     /// `segmentSize` bytes each, with hint files; fsyncs both.
     func writeOutputs(_ plan: Plan) throws -> CopyResult {
-        let now = wallClockMicros()
+        // Expired by the wall clock and by the clock of this process's writers (which may run
+        // behind it): a record live by either is kept.
+        let now = min(wallClockMicros(), latestStoreTime.load(ordering: .relaxed))
         var result = CopyResult()
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 20)

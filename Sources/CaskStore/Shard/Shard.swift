@@ -23,6 +23,10 @@ final class Shard: Sendable {
     let syncMutex = Locked<Int>(0)
     /// Monotonic time of this process's last fsync of the shard (interval durability).
     let lastSyncNanos = Atomic<Int64>(0)
+    /// The store time of this process's latest record (µs; `Int64.max` before the first): the
+    /// writer's clock, which may not be the wall clock (an injected clock in the typed layer).
+    /// Compaction drops an expired record only if it has expired by this clock too.
+    let latestStoreTime = Atomic<Int64>(Int64.max)
     /// The fork generation of the process that opened the shard (see `cask_watch_forks`).
     let forkGeneration: UInt64
     /// Values from this size on are written by a second `pwrite` from the caller's memory
@@ -179,6 +183,7 @@ final class Shard: Sendable {
         key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
     ) throws -> IndexEntry {
         let length = RecordHeader.length(key: key.count, tag: tag.count, value: value.count)
+        if storeTime > 0 { latestStoreTime.store(storeTime, ordering: .relaxed) }
         if Int(s.applied.offset) > 0 && Int(s.applied.offset) + length > options.segmentSize {
             try roll(&s)
         }
