@@ -101,7 +101,7 @@ public struct MemoizedFunction<Arguments, Output: Codable & Sendable>: Sendable 
     }
 
     func compute(_ key: [UInt8], _ arguments: Arguments) throws -> Output {
-        let fingerprints = core.fingerprints()
+        let fingerprints = try core.fingerprints()
         let start = core.cache.now
         let value = try body(arguments)
         try core.save(key, value, computedAt: start, finishedAt: core.cache.now, fingerprints: fingerprints)
@@ -215,7 +215,7 @@ public struct AsyncMemoizedFunction<Arguments, Output: Codable & Sendable>: Send
 
     func compute(_ key: [UInt8], _ arguments: Arguments) async throws -> Output {
         let core = core
-        let fingerprints = try await core.cache.offload { core.fingerprints() }
+        let fingerprints = try await core.cache.offload { try core.fingerprints() }
         let start = core.cache.now
         let value = try await body(arguments)
         let finished = core.cache.now
