@@ -95,7 +95,7 @@ struct FetchCommand: ParsableCommand {
         let stats = try? remote.statistics()
         FileHandle.standardError.write(Data(("\(s.count) fetches: p50 \(ms(s.medianMicros)), p90 \(ms(s.p90Micros)), "
             + "p99 \(ms(s.p99Micros)), max \(ms(s.maxMicros))"
-            + (stats.map { "; in all \($0.notModified) answered 304, \($0.downloads) downloads" } ?? "") + "\n").utf8))
+            + (stats.map { "; counted in the cache: \($0.notModified) not modified (304), \($0.downloads) downloaded" } ?? "") + "\n").utf8))
     }
 
     static func exitCode(_ error: RemoteError) -> Int32 {

@@ -86,6 +86,24 @@ struct FetchToolTests {
         #expect(try await origin.counts("shared.bin").ok == 1)
     }
 
+    @Test func repeatTimesFetchesInOneProcess() throws {
+        let origin = try OriginServer()
+        defer { origin.stop() }
+        let dir = TemporaryDirectory("cask-fetch-repeat")
+        try origin.put("small.csv", bytes("a\n"))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: builtExecutable("cask"))
+        p.arguments = ["fetch", dir.sub("cache"), origin.url("/files/small.csv"), "--repeat", "5"]
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(text.hasPrefix("5 fetches: p50 ") && text.contains("; counted in the cache: 5 not modified (304), 1 downloaded"), "\(text)")
+    }
+
     /// A `cask fetch` killed (SIGKILL) in the middle of a download: the previous copy stays whole
     /// and current; the temporary file it was writing stays behind until `cask check --fix`,
     /// which removes such a file once it is more than a minute old (a younger one may be a
