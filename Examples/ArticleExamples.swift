@@ -66,3 +66,19 @@ func validityCustom(cache: Cache) throws {
     }
     keep(quote)
 }
+
+/// ChoosingAValidityPolicy.md, "Rules of your own".
+func validityOwnRule(cache: Cache) throws {
+    struct SchemaVersion: ValidityRule {
+        let current: @Sendable () -> Int
+        var witnessName: String { "schema-version" }
+        func witness(_ context: ValidityContext) throws -> [UInt8]? { Array(String(current()).utf8) }
+        func isValid(witness: [UInt8]?, _ context: ValidityContext) throws -> Bool {
+            witness == Array(String(current()).utf8)
+        }
+    }
+    let rows = cache.memoize(name: "rows", validity: [ValidityPolicy(SchemaVersion(current: { schemaVersion() }))]) {
+        (table: String) in try loadRows(table)
+    }
+    keep(rows)
+}

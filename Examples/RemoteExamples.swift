@@ -15,8 +15,16 @@ func readmeRemoteSources() async throws {
     let copy = try await remote.fetch("s3://customer-drops/2026-11-30/customers.csv")
     print(copy.path!, copy.source, copy.changed)      // a file in the cache; .network / .cache / .stale
     let rows = try parse(copy.bytes())                // or read copy.reader piece by piece
+
+    // The daily load, memoized: recomputed the next day, or as soon as the object's ETag changes.
+    let drop = RemoteObject.s3(bucket: "customer-drops", key: "2026-11-30/customers.csv")
+    let load = cache.memoize(name: "load-drop", validity: [.calendarPeriod(.day, in: .gmt),
+                                                           .remoteObjects([drop], through: remote)]) {
+        (day: String) async throws -> Int in try parse(await remote.fetch(drop).bytes())
+    }
+    let count = try await load("2026-11-30")
     try await remote.shutdown()
-    _ = rows
+    _ = (rows, count)
 }
 
 /// Stands in for the application's own parser.

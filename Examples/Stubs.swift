@@ -29,3 +29,7 @@ func fetchQuote(_ symbol: String) async throws -> Double { 1 }
 
 /// Marks the snippets' results as used (the build allows no warnings).
 func keep(_ values: Any?...) {}
+
+/// Stand-ins for "Rules of your own".
+func schemaVersion() -> Int { 7 }
+func loadRows(_ table: String) throws -> [String] { [table] }

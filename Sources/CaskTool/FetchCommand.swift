@@ -2,6 +2,7 @@
 #if canImport(CaskRemote)
 import ArgumentParser
 import Cask
+import CaskBench
 import CaskRemote
 import Dispatch
 import Foundation
@@ -24,12 +25,17 @@ struct FetchCommand: ParsableCommand {
     @Option(name: .customLong("timeout"), help: "Seconds allowed for connecting, and for each wait for data (default 10 and 30).")
     var timeout: Double?
     @Flag(help: "Print one JSON object: path, changed, etag, last_modified, size, source.") var json = false
+    @Option(name: .customLong("repeat"), help: ArgumentHelp(
+        "Fetch again this many times in this process and print their latency (p50, p90, p99, max) to stderr.",
+        discussion: "With --revalidate-after 0 each is one conditional request on a kept connection: the revalidation cost."))
+    var repeats: Int = 0
 
     func validate() throws {
         if let revalidateAfter, !(revalidateAfter >= 0 && revalidateAfter.isFinite) {
             throw ValidationError("--revalidate-after must be a number of seconds, 0 or more")
         }
         if let timeout, !(timeout > 0 && timeout.isFinite) { throw ValidationError("--timeout must be a positive number of seconds") }
+        if repeats < 0 { throw ValidationError("--repeat must be 0 or more") }
     }
 
     func run() throws {
@@ -46,8 +52,20 @@ struct FetchCommand: ParsableCommand {
         configuration.revalidateAfter = .seconds(revalidateAfter ?? 0)
         let cache = try location.open(create: true)
         let remote = RemoteCache(cache: cache, configuration: configuration)
+        let repeats = repeats
         let result = waitFor { () async -> Result<RemoteCopy, any Error> in
-            let r = await Result(awaiting: { try await remote.fetch(object) })
+            var r = await Result(awaiting: { try await remote.fetch(object) })
+            if case .success = r, repeats > 0 {
+                var nanos: [UInt32] = []
+                for _ in 0..<repeats {
+                    let start = ContinuousClock.now
+                    r = await Result(awaiting: { try await remote.fetch(object) })
+                    let (seconds, attoseconds) = (ContinuousClock.now - start).components
+                    nanos.append(UInt32(clamping: seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+                    if case .failure = r { break }
+                }
+                Self.report(LatencySummary(nanos: nanos, misses: 0), remote)
+            }
             try? await remote.shutdown()
             return r
         }
@@ -69,6 +87,15 @@ struct FetchCommand: ParsableCommand {
             print(copy.path ?? "")
         }
         try cache.close()
+    }
+
+    /// The latency of the repeated fetches, and what the remote answered.
+    static func report(_ s: LatencySummary, _ remote: RemoteCache) {
+        func ms(_ micros: Double) -> String { String(format: "%.2f ms", micros / 1000) }
+        let stats = try? remote.statistics()
+        FileHandle.standardError.write(Data(("\(s.count) fetches: p50 \(ms(s.medianMicros)), p90 \(ms(s.p90Micros)), "
+            + "p99 \(ms(s.p99Micros)), max \(ms(s.maxMicros))"
+            + (stats.map { "; counted in the cache: \($0.notModified) not modified (304), \($0.downloads) downloaded" } ?? "") + "\n").utf8))
     }
 
     static func exitCode(_ error: RemoteError) -> Int32 {

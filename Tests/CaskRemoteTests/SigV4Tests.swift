@@ -1,6 +1,13 @@
+import Cask
+import CaskTestSupport
 import Crypto
 import NIOHTTP1
 import Testing
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 @testable import CaskRemote
 
 /// The signer against the example requests AWS publishes for SigV4 with S3 ("Signature Calculations
@@ -128,5 +135,62 @@ struct AddressingTests {
         #expect(throws: RemoteError.self) { try RedirectPolicy.follow(request, status: 302, location: "http://a.example/y") }
         let post = RemoteRequest(method: .POST, url: request.url, headers: [:])
         #expect(try RedirectPolicy.follow(post, status: 303, location: "/z").method == .GET)
+    }
+}
+
+/// Google Cloud Storage: its XML API is S3 with HMAC keys on storage.googleapis.com, or https
+/// with a bearer token. Checked offline: what would be sent, not an answer from Google.
+@Suite("Google Cloud Storage requests")
+struct GoogleCloudStorageTests {
+    let hmac = S3Credentials(accessKeyID: "GOOGTS7C7FUP3AIRVJTE2BCD", secretAccessKey: "bGoa+V7g/yqDXvKRqq+JTFn4uQZbPiQJo4pf9RzJ")
+
+    @Test func xmlAPIWithHMACKeys() async throws {
+        let gcs = S3Configuration.googleCloudStorage(credentials: hmac)
+        #expect(gcs.url(bucket: "customer-drops", key: "2026-11-30/customers v2.csv").description
+                == "https://storage.googleapis.com/customer-drops/2026-11-30/customers%20v2.csv")
+        #expect(gcs.url(bucket: "customer-drops", key: "k").hostHeader == "storage.googleapis.com")
+        let virtual = S3Configuration.googleCloudStorage(credentials: hmac, addressing: .virtualHosted)
+        #expect(virtual.url(bucket: "customer-drops", key: "a/b.csv").description == "https://customer-drops.storage.googleapis.com/a/b.csv")
+        // The environment route gives the same configuration.
+        let environment = ["AWS_ENDPOINT_URL": "https://storage.googleapis.com", "AWS_REGION": "auto",
+                           "AWS_ACCESS_KEY_ID": hmac.accessKeyID, "AWS_SECRET_ACCESS_KEY": hmac.secretAccessKey]
+        #expect(try S3Configuration.fromEnvironment(environment) == gcs)
+
+        // The request a fetch would send: signed for region "auto", service s3, host storage.googleapis.com.
+        let dir = TemporaryDirectory("cask-gcs")
+        try await withRemote(RemoteConfiguration(s3: gcs), dir: dir) { remote, _ in
+            let object = RemoteObject.s3(bucket: "customer-drops", key: "a/b.csv")
+            var request = RemoteRequest(method: .GET, url: remote.requestURL(object), headers: [:])
+            let before = Int64(time(nil))
+            let authorize = try #require(try remote.authorizer(object))
+            try authorize(&request)
+            #expect(request.url.description == "https://storage.googleapis.com/customer-drops/a/b.csv")
+            let authorization = try #require(request.headers.first(name: "authorization"))
+            let date = String(try #require(request.headers.first(name: "x-amz-date")).prefix(8))
+            #expect(authorization.hasPrefix("AWS4-HMAC-SHA256 Credential=\(hmac.accessKeyID)/\(date)/auto/s3/aws4_request,"))
+            #expect(authorization.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date,"))
+            // The signature is over host "storage.googleapis.com" (no port: https's default).
+            var headers: [(name: String, value: String)] = []
+            let signer = SigV4Signer(credentials: hmac, region: "auto")
+            let stamp = request.headers.first(name: "x-amz-date")
+            let time = try #require((before...before + 5).first { SigV4Signer.timestamp($0) == stamp })
+            signer.sign(method: "GET", url: RemoteURL(scheme: "https", host: "storage.googleapis.com", path: "/customer-drops/a/b.csv"),
+                        headers: &headers, payloadHash: SigV4Signer.emptyPayloadHash, time: time)
+            #expect(headers.first { $0.name == "authorization" }?.value == authorization)
+            #expect(!authorization.contains(hmac.secretAccessKey))
+        }
+    }
+
+    @Test func httpsWithABearerToken() async throws {
+        let token = BearerToken("ya29.test-token")
+        try await withRemote(RemoteConfiguration(bearerToken: token)) { remote, _ in
+            let object = try RemoteObject(parsing: "https://storage.googleapis.com/customer-drops/a/b.csv")
+            var request = RemoteRequest(method: .GET, url: remote.requestURL(object), headers: [:])
+            let authorize = try #require(try remote.authorizer(object))
+            try authorize(&request)
+            #expect(request.headers.first(name: "authorization") == "Bearer ya29.test-token")
+            // S3 objects are not given the token.
+            #expect(try remote.authorizer(.s3(bucket: "b", key: "k")) == nil)
+        }
     }
 }

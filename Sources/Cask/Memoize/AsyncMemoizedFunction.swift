@@ -114,7 +114,7 @@ public struct AsyncMemoizedFunction<each A, Output: Codable & Sendable>: Sendabl
 
     func compute(_ key: [UInt8], _ arguments: repeat each A) async throws -> Output {
         let core = core
-        let fingerprints = try await core.cache.offload { core.fingerprints() }
+        let fingerprints = try await core.cache.offload { try core.fingerprints() }
         let start = core.cache.now
         let value = try await body(self, repeat each arguments)
         let finished = core.cache.now

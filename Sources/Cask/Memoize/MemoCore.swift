@@ -99,8 +99,10 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
             info.hits = Int(hits)
             info.lastAccess = Double(last) / 1e6
         }
-        for policy in validity where !policy.holds(info, fingerprints: envelope.fingerprints, now: now) {
-            return (.stale(value), info)
+        let context = ValidityContext(now: now, entry: info, computedAt: envelope.computedAt)
+        for policy in validity {
+            let rule = policy.rule
+            if try !rule.isValid(witness: envelope.witnesses.witness(named: rule.witnessName), context) { return (.stale(value), info) }
         }
         if early, let beta = stampede.earlyRecomputationBeta {
             var horizon = expireTime == 0 ? Int64.max : expireTime
@@ -115,25 +117,27 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
         return (.hit(value), info)
     }
 
-    /// Fingerprints of the files named by the policies, taken before computing (a change during the
-    /// computation then invalidates the result at the next call).
-    func fingerprints() -> [UInt8] {
-        var all: [FileFingerprint] = []
-        for p in validity {
-            if case .files(let paths, let hash) = p.rule { all += paths.map { FileFingerprint(path: $0, contentHash: hash) } }
+    /// The policies' witnesses, taken before computing (a change during the computation then
+    /// invalidates the result at the next call). (Named for the source-file fingerprints, the
+    /// first kind of witness.)
+    /// - Throws: What a rule throws while taking its witness.
+    func fingerprints() throws -> MemoWitnesses {
+        let context = ValidityContext(now: cache.now)
+        var items: [(name: String, bytes: [UInt8])] = []
+        for policy in validity {
+            let name = policy.rule.witnessName
+            guard !items.contains(where: { $0.name == name }), let w = try policy.rule.witness(context) else { continue }
+            items.append((name, w))
         }
-        guard !all.isEmpty else { return [] }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(all)).map { Array($0) } ?? []
+        return MemoWitnesses(items)
     }
 
     /// Stores a computed result.
     /// - Throws: `.invalidArgument` if the result cannot be encoded; engine errors.
-    func save(_ key: [UInt8], _ value: Output, computedAt: Int64, finishedAt: Int64, fingerprints: [UInt8]) throws {
+    func save(_ key: [UInt8], _ value: Output, computedAt: Int64, finishedAt: Int64, fingerprints: MemoWitnesses) throws {
         let (encoding, bytes) = try ValueCodec.encode(value, coder: cache.coder)
         let envelope = MemoEnvelope(resultEncoding: encoding, version: version, computedAt: computedAt,
-                                    computeDuration: max(0, finishedAt - computedAt), fingerprints: fingerprints, result: bytes)
+                                    computeDuration: max(0, finishedAt - computedAt), witnesses: fingerprints, result: bytes)
         // Without stale serving, a record outlives no time-based policy: the engine removes it then.
         // (Stale results are served only with the cross-process lock: without it they are not kept.)
         var end = try expire.flatMap { try $0.expireTime(from: computedAt) } ?? Int64.max

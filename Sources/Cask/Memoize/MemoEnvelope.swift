@@ -54,20 +54,21 @@ struct MemoCallKey<Part: Encodable>: Encodable {
 /// result itself. Stored as the record's bytes value; all integers little-endian.
 ///
 /// ```
-/// 0   4  "CKM1"
+/// 0   4  "CKM2" ("CKM1": an entry written before witnesses had names; still read)
 /// 4   1  result encoding (record value encoding: 0 bytes, 1 string, 2 integer, 3 double, 4 coder)
 /// 5   1  0
 /// 6   2  version length v
 /// 8   8  computed at (µs since the epoch, from the cache's clock)
 /// 16  8  compute duration (µs)
-/// 24  4  fingerprint length f
+/// 24  4  witness block length f
 /// 28  4  0
 /// 32  v  version, UTF-8
-/// ..  f  source-file fingerprints: JSON array (empty unless a sourceFiles policy is in force)
+/// ..  f  witnesses (see ``MemoWitnesses``); in "CKM1": the source-file fingerprints, a JSON array
 /// ..     the result, in the encoding of byte 4
 /// ```
 struct MemoEnvelope: Sendable {
-    static let magic: [UInt8] = Array("CKM1".utf8)
+    static let magic: [UInt8] = Array("CKM2".utf8)
+    static let legacyMagic: [UInt8] = Array("CKM1".utf8)
     static let headerSize = 32
     /// The version's length is a 16-bit field.
     static let maxVersionLength = Int(UInt16.max)
@@ -76,55 +77,116 @@ struct MemoEnvelope: Sendable {
     var version: String
     var computedAt: Int64
     var computeDuration: Int64
-    var fingerprints: [UInt8]
+    var witnesses: MemoWitnesses
     var result: [UInt8]
 
     func encoded() -> [UInt8] {
         let v = Array(version.utf8)
+        let w = witnesses.encoded()
         var out: [UInt8] = []
-        out.reserveCapacity(Self.headerSize + v.count + fingerprints.count + result.count)
+        out.reserveCapacity(Self.headerSize + v.count + w.count + result.count)
         out += Self.magic
         out.append(resultEncoding.rawValue)
         out.append(0)
         out += withUnsafeBytes(of: UInt16(v.count).littleEndian) { Array($0) }
         out += ValueCodec.le(computedAt)
         out += ValueCodec.le(computeDuration)
-        out += withUnsafeBytes(of: UInt32(fingerprints.count).littleEndian) { Array($0) }
+        out += withUnsafeBytes(of: UInt32(w.count).littleEndian) { Array($0) }
         out += [0, 0, 0, 0]
         out += v
-        out += fingerprints
+        out += w
         out += result
         return out
     }
 
     init(resultEncoding: ValueEncoding, version: String, computedAt: Int64, computeDuration: Int64,
-         fingerprints: [UInt8], result: [UInt8]) {
+         witnesses: MemoWitnesses, result: [UInt8]) {
         self.resultEncoding = resultEncoding
         self.version = version
         self.computedAt = computedAt
         self.computeDuration = computeDuration
-        self.fingerprints = fingerprints
+        self.witnesses = witnesses
         self.result = result
     }
 
     /// Parses an envelope; nil when the bytes are not one (a value stored under the key by
     /// something else), which the caller treats as a miss.
     init?(_ bytes: [UInt8]) {
-        guard bytes.count >= Self.headerSize, Array(bytes[0..<4]) == Self.magic,
-              let encoding = ValueEncoding(rawValue: bytes[4]) else { return nil }
-        func u32(_ at: Int) -> Int {
-            Int(UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24)
-        }
+        guard bytes.count >= Self.headerSize, let encoding = ValueEncoding(rawValue: bytes[4]) else { return nil }
+        let magic = Array(bytes[0..<4])
+        guard magic == Self.magic || magic == Self.legacyMagic else { return nil }
         let vlen = Int(UInt16(bytes[6]) | UInt16(bytes[7]) << 8)
-        let flen = u32(24)
+        let flen = MemoWitnesses.u32(bytes, 24)
         guard Self.headerSize + vlen + flen <= bytes.count else { return nil }
         resultEncoding = encoding
         computedAt = ValueCodec.int64(Array(bytes[8..<16]))
         computeDuration = ValueCodec.int64(Array(bytes[16..<24]))
         let vEnd = Self.headerSize + vlen
         version = String(decoding: bytes[Self.headerSize..<vEnd], as: UTF8.self)
-        fingerprints = Array(bytes[vEnd..<(vEnd + flen)])
+        let block = Array(bytes[vEnd..<(vEnd + flen)])
+        if magic == Self.legacyMagic {
+            witnesses = MemoWitnesses(legacyFingerprints: block)
+        } else {
+            guard let w = MemoWitnesses(decoding: block) else { return nil }
+            witnesses = w
+        }
         result = Array(bytes[(vEnd + flen)...])
+    }
+}
+
+/// The witnesses of a stored result, by rule name: a sequence of
+/// `u16 name length, name (UTF-8), u32 witness length, witness`. A rule whose witness was nil has
+/// no item.
+struct MemoWitnesses: Sendable, Equatable {
+    var items: [(name: String, bytes: [UInt8])] = []
+    /// A "CKM1" entry's source-file fingerprints: the witness of every source-file rule.
+    var legacyFingerprints: [UInt8]?
+
+    init(_ items: [(name: String, bytes: [UInt8])] = []) { self.items = items }
+
+    init(legacyFingerprints: [UInt8]) { self.legacyFingerprints = legacyFingerprints }
+
+    init?(decoding block: [UInt8]) {
+        var at = 0
+        while at < block.count {
+            guard at + 2 <= block.count else { return nil }
+            let n = Int(UInt16(block[at]) | UInt16(block[at + 1]) << 8)
+            guard at + 2 + n + 4 <= block.count else { return nil }
+            let name = String(decoding: block[(at + 2)..<(at + 2 + n)], as: UTF8.self)
+            let w = Self.u32(block, at + 2 + n)
+            let start = at + 2 + n + 4
+            guard start + w <= block.count else { return nil }
+            items.append((name, Array(block[start..<(start + w)])))
+            at = start + w
+        }
+    }
+
+    func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        for (name, bytes) in items {
+            let n = Array(name.utf8)
+            out += withUnsafeBytes(of: UInt16(n.count).littleEndian) { Array($0) }
+            out += n
+            out += withUnsafeBytes(of: UInt32(bytes.count).littleEndian) { Array($0) }
+            out += bytes
+        }
+        return out
+    }
+
+    /// The witness stored for the rule named `name`, if any.
+    func witness(named name: String) -> [UInt8]? {
+        if let legacyFingerprints {
+            return name.hasPrefix(SourceFilesRule.namePrefix) && !legacyFingerprints.isEmpty ? legacyFingerprints : nil
+        }
+        return items.first { $0.name == name }?.bytes
+    }
+
+    static func == (a: MemoWitnesses, b: MemoWitnesses) -> Bool {
+        a.legacyFingerprints == b.legacyFingerprints && a.items.elementsEqual(b.items) { $0.name == $1.name && $0.bytes == $1.bytes }
+    }
+
+    static func u32(_ bytes: [UInt8], _ at: Int) -> Int {
+        Int(UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24)
     }
 }
 

@@ -112,7 +112,7 @@ public struct MemoizedFunction<each A, Output: Codable & Sendable>: Sendable {
     }
 
     func compute(_ key: [UInt8], _ arguments: repeat each A) throws -> Output {
-        let fingerprints = core.fingerprints()
+        let fingerprints = try core.fingerprints()
         let start = core.cache.now
         let value = try body(self, repeat each arguments)
         try core.save(key, value, computedAt: start, finishedAt: core.cache.now, fingerprints: fingerprints)

@@ -14,17 +14,19 @@ import Foundation
 /// }
 /// ```
 ///
+/// Every policy is a ``ValidityRule``: just before the function runs, the rule takes a *witness*
+/// (bytes: a file's size and time, an object's ETag — or nothing, for a rule of time alone) that
+/// is stored with the result; each later call hands the witness back to the rule, which says
+/// whether the result still holds. The built-in policies below are rules of this kind, remote
+/// objects (`CaskRemote`) are another, and ``init(_:)`` takes one of your own.
+///
 /// Every time is read from the cache's clock (``CacheClock``), so tests move it with a
 /// ``ManualClock``. See <doc:ChoosingAValidityPolicy>.
 public struct ValidityPolicy: Sendable {
-    enum Rule: Sendable {
-        case ttl(Int64)
-        case period(CalendarPeriod, TimeZone)
-        case files([String], contentHash: Bool)
-        case custom(@Sendable (MemoEntryInfo) -> Bool)
-    }
+    let rule: any ValidityRule
 
-    let rule: Rule
+    /// A policy of your own rule.
+    public init(_ rule: some ValidityRule) { self.rule = rule }
 
     /// Valid for `duration` after the result was computed. A result whose computed-at time is
     /// later than now (the clock was moved back) is not valid.
@@ -34,7 +36,7 @@ public struct ValidityPolicy: Sendable {
         let (micros, o1) = s.multipliedReportingOverflow(by: 1_000_000)
         let (total, o2) = micros.addingReportingOverflow(a / 1_000_000_000_000)
         let ttl = o1 || o2 ? (s < 0 ? Int64.min : Int64.max) : total
-        return ValidityPolicy(rule: .ttl(ttl))
+        return ValidityPolicy(TimeToLiveRule(micros: ttl))
     }
 
     /// Valid until the end of the calendar period (day, hour, week) in which it was computed, in
@@ -42,7 +44,7 @@ public struct ValidityPolicy: Sendable {
     /// first call of the next day. Weeks start on Monday (ISO 8601). A result computed in a later
     /// period than now (the clock was moved back) is not valid.
     public static func calendarPeriod(_ period: CalendarPeriod, in timeZone: TimeZone) -> ValidityPolicy {
-        ValidityPolicy(rule: .period(period, timeZone))
+        ValidityPolicy(CalendarPeriodRule(period: period, timeZone: timeZone))
     }
 
     /// Valid while the listed files and directories are unchanged: same size, modification time
@@ -57,71 +59,85 @@ public struct ValidityPolicy: Sendable {
     /// Without `contentHash`, a rewrite of the same size within the file system's timestamp
     /// granularity (a few milliseconds on Linux) is not noticed; with it, every hit reads the files.
     public static func sourceFiles(_ paths: [String], contentHash: Bool = false) -> ValidityPolicy {
-        ValidityPolicy(rule: .files(paths, contentHash: contentHash))
+        ValidityPolicy(SourceFilesRule(paths: paths, contentHash: contentHash))
     }
 
     /// Valid while `isValid` returns true for the stored entry's metadata.
     public static func custom(_ isValid: @escaping @Sendable (MemoEntryInfo) -> Bool) -> ValidityPolicy {
-        ValidityPolicy(rule: .custom(isValid))
+        ValidityPolicy(CustomRule(isValid: isValid))
     }
 
     /// The time (µs) at which a result computed at `computedAt` stops being valid by this policy,
     /// if the policy is a matter of time alone.
     func horizon(computedAt: Int64) -> Int64? {
-        switch rule {
-        case .ttl(let d):
-            let (end, overflow) = computedAt.addingReportingOverflow(d)
-            return overflow ? (d < 0 ? Int64.min : Int64.max) : end
-        case .period(let p, let tz): return p.end(after: computedAt, in: tz)
-        case .files, .custom: return nil
-        }
-    }
-
-    /// True while the policy holds at `now` (µs).
-    func holds(_ info: MemoEntryInfo, fingerprints: [UInt8], now: Int64) -> Bool {
-        switch rule {
-        case .ttl, .period:
-            let computedAt = Int64((info.computedAt * 1e6).rounded())
-            guard let end = horizon(computedAt: computedAt) else { return true }
-            // A result computed "in the future" (the clock was moved back) belongs to another
-            // period: it is not valid now.
-            return computedAt <= now && now < end
-        case .files(let paths, let hash):
-            guard let stored = try? JSONDecoder().decode([FileFingerprint].self, from: Data(fingerprints)) else { return false }
-            let current = paths.map { FileFingerprint(path: $0, contentHash: hash) }
-            // Only the fingerprints of this policy's paths are compared (several policies may list files).
-            return current.allSatisfy { c in stored.contains(c) }
-        case .custom(let isValid):
-            return isValid(info)
-        }
+        if let exact = rule as? any MicrosecondHorizon { return exact.horizon(computedAt: computedAt) }
+        guard let end = rule.validUntil(computedAt: Double(computedAt) / 1e6), end.isFinite else { return nil }
+        let micros = (end * 1e6).rounded()
+        return micros >= 9.2e18 ? .max : micros <= -9.2e18 ? .min : Int64(micros)
     }
 }
 
-/// A calendar period for ``ValidityPolicy/calendarPeriod(_:in:)``.
-public enum CalendarPeriod: Sendable, Equatable {
-    case hour, day, week
+/// One kind of validity: what a ``ValidityPolicy`` consists of. Implement it for a policy of your
+/// own and pass `ValidityPolicy(yourRule)` (an example: <doc:ChoosingAValidityPolicy>, "Rules of
+/// your own").
+///
+/// A memoized function calls ``witness(_:)`` once before each computation (so a change during the
+/// computation invalidates the result at the next call) and stores the bytes with the result;
+/// every later call passes them to ``isValid(witness:_:)``. Errors either throws reach the caller
+/// of the memoized function.
+public protocol ValidityRule: Sendable {
+    /// Names the witness among the function's other rules' (distinct rules of one function need
+    /// distinct names: put the rule's parameters in it). Stored in the cache in clear.
+    var witnessName: String { get }
 
-    /// The end (µs) of the period containing `micros`, in `timeZone`.
-    func end(after micros: Int64, in timeZone: TimeZone) -> Int64 {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        calendar.firstWeekday = 2
-        calendar.minimumDaysInFirstWeek = 4
-        let date = Date(timeIntervalSince1970: Double(micros) / 1e6)
-        let component: Calendar.Component = switch self {
-        case .hour: .hour
-        case .day: .day
-        case .week: .weekOfYear
-        }
-        guard let interval = calendar.dateInterval(of: component, for: date) else {
-            // Not expected for the Gregorian calendar; fall back to fixed lengths in UTC.
-            let length: Int64 = switch self {
-            case .hour: 3_600_000_000
-            case .day: 86_400_000_000
-            case .week: 604_800_000_000
-            }
-            return (micros / length + 1) * length
-        }
-        return Int64((interval.end.timeIntervalSince1970 * 1e6).rounded())
+    /// What the rule needs to judge the result later, taken just before the function runs; nil
+    /// stores nothing (a rule of time alone).
+    func witness(_ context: ValidityContext) throws -> [UInt8]?
+
+    /// Whether the stored result may be served: `witness` is what ``witness(_:)`` returned when it
+    /// was computed (nil when it returned nil, or for a result stored before this rule was used).
+    func isValid(witness: [UInt8]?, _ context: ValidityContext) throws -> Bool
+
+    /// When a result computed at `computedAt` (seconds since the epoch) stops being valid by time
+    /// alone, if it does: the record's expiry and early recomputation use it. Default nil.
+    func validUntil(computedAt: Double) -> Double?
+}
+
+extension ValidityRule {
+    public func witness(_ context: ValidityContext) throws -> [UInt8]? { nil }
+    public func validUntil(computedAt: Double) -> Double? { nil }
+}
+
+/// What a ``ValidityRule`` is told when it takes or checks a witness.
+public struct ValidityContext: Sendable {
+    /// The stored result's metadata while checking; nil while taking a witness.
+    public let entry: MemoEntryInfo?
+    let nowMicros: Int64
+    let computedAtMicros: Int64
+
+    /// Now, by the cache's clock (seconds since the epoch).
+    public var now: Double { Double(nowMicros) / 1e6 }
+
+    init(now: Int64, entry: MemoEntryInfo? = nil, computedAt: Int64? = nil) {
+        nowMicros = now
+        self.entry = entry
+        computedAtMicros = computedAt ?? now
+    }
+}
+
+/// A built-in rule of time alone, computed in exact microseconds.
+protocol MicrosecondHorizon: ValidityRule {
+    func horizon(computedAt: Int64) -> Int64
+}
+
+extension MicrosecondHorizon {
+    public func validUntil(computedAt: Double) -> Double? {
+        Double(horizon(computedAt: Int64((computedAt * 1e6).rounded()))) / 1e6
+    }
+
+    public func isValid(witness: [UInt8]?, _ context: ValidityContext) throws -> Bool {
+        // A result computed "in the future" (the clock was moved back) belongs to another period:
+        // it is not valid now.
+        context.computedAtMicros <= context.nowMicros && context.nowMicros < horizon(computedAt: context.computedAtMicros)
     }
 }

@@ -28,6 +28,16 @@ public struct S3Configuration: Sendable, Equatable {
         self.credentials = credentials
     }
 
+    /// Google Cloud Storage through its S3-compatible XML API: endpoint
+    /// `https://storage.googleapis.com`, signing region `auto`, and an HMAC key (access id and
+    /// secret) of a service account as `credentials`. Path-style unless `addressing` says
+    /// `.virtualHosted` (`https://bucket.storage.googleapis.com/key`). The same as setting
+    /// `AWS_ENDPOINT_URL=https://storage.googleapis.com` and `AWS_REGION=auto`.
+    public static func googleCloudStorage(credentials: S3Credentials?, addressing: Addressing = .automatic) -> S3Configuration {
+        S3Configuration(region: "auto", endpoint: RemoteURL(scheme: "https", host: "storage.googleapis.com", path: "/"),
+                        addressing: addressing, credentials: credentials)
+    }
+
     /// From the standard AWS variables. An unusable `AWS_ENDPOINT_URL` is an error.
     public static func fromEnvironment(_ environment: [String: String]) throws -> S3Configuration {
         let region = [environment["AWS_REGION"], environment["AWS_DEFAULT_REGION"]].compactMap { $0 }.first { !$0.isEmpty }

@@ -9,7 +9,8 @@ Prints "PORT <n>" once listening. Files come from --root:
   /auth            200 with "authorization: present" or "authorization: absent".
   /counts          JSON: {"NAME": {"200": n, "304": n}} for /files and /plain requests.
 Markers next to a file change how it is served: NAME.truncate sends the full Content-Length and
-half the bytes, then closes; NAME.stall waits (up to 20 s) before answering.
+half the bytes, then closes; NAME.stall waits (up to 20 s) before answering; NAME.slow sends the
+body in 64 KiB pieces 20 ms apart (and stops when the client goes away).
 """
 import argparse, email.utils, hashlib, json, os, signal, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +39,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def send_head(self, headers, length):
+        self.send_response(200)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
 
     def do_GET(self):
         url = urlparse(self.path)
@@ -87,14 +95,20 @@ class Handler(BaseHTTPRequestHandler):
                 return
         count(name, 200)
         if os.path.exists(path + ".truncate"):
-            self.send_response(200)
-            for k, v in headers:
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
+            self.send_head(headers, len(body))
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             self.close_connection = True
+            return
+        if os.path.exists(path + ".slow"):
+            self.send_head(headers, len(body))
+            try:
+                for at in range(0, len(body), 65536):
+                    self.wfile.write(body[at:at + 65536])
+                    self.wfile.flush()
+                    time.sleep(0.02)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
             return
         self.send_body(200, body, headers)
 
