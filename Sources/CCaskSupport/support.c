@@ -1,10 +1,8 @@
-// Most shims are header-only (static inline); CRC-32C lives in crc32c.c, the fork handler here.
+// Most shims are header-only (static inline); CRC-32C lives in crc32c.c; here the fork handler and
+// the storage of the current-transaction slot.
 #include "CCaskSupport.h"
 
-static _Thread_local void *current_transaction;
-
-void *cask_current_transaction(void) { return current_transaction; }
-void cask_set_current_transaction(void *transaction) { current_transaction = transaction; }
+_Thread_local void *cask_current_transaction_slot;
 
 #include <pthread.h>
 

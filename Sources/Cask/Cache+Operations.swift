@@ -27,18 +27,17 @@ extension Cache {
     /// - Throws: `.typeMismatch` if the value was not stored as bytes.
     @inlinable
     public func get(_ key: some CacheKey) throws -> [UInt8]? {
-        try bytes(canonicalKey: key.cacheKeyBytes)
+        try key.withCacheKeyBytes { try bytes(canonicalKey: $0) }
     }
 
     /// ``get(_:)`` for canonical key bytes: the non-generic hot path.
     @usableFromInline
-    func bytes(canonicalKey k: [UInt8]) throws -> [UInt8]? {
+    func bytes(canonicalKey k: UnsafeRawBufferPointer) throws -> [UInt8]? {
         // Fast path: plain inline bytes are copied out directly; anything else takes the general one.
-        let plain = try k.withUnsafeBytes { kb in try store.readValue(kb, ifFlags: ValueEncoding.bytes.flags, now: now) }
-        switch plain {
+        switch try store.readValue(k, ifFlags: ValueEncoding.bytes.flags, now: now) {
         case .absent: return nil
         case .value(let bytes): return bytes
-        case .other: return try entry(canonicalKey: k, as: [UInt8].self)?.value
+        case .other: return try entry(canonicalKey: Array(k), as: [UInt8].self)?.value
         }
     }
 

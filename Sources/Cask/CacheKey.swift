@@ -19,11 +19,36 @@ import CaskStore
 public protocol CacheKey: Sendable {
     /// The canonical bytes of the key.
     var cacheKeyBytes: [UInt8] { get }
+    /// Calls `body` with the canonical bytes (valid only inside it). The default builds
+    /// ``cacheKeyBytes``; strings and byte arrays lay them out in temporary storage instead, so a
+    /// read allocates no key.
+    func withCacheKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+}
+
+extension CacheKey {
+    public func withCacheKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try cacheKeyBytes.withUnsafeBytes(body)
+    }
 }
 
 extension String: CacheKey {
     /// `s` + the UTF-8 bytes.
     public var cacheKeyBytes: [UInt8] { prefixed(0x73, utf8) }
+
+    public func withCacheKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try withPrefixed(0x73, utf8, body)
+    }
+}
+
+/// `tag` followed by `bytes` in temporary storage (on the stack when small), handed to `body`.
+@inline(__always)
+func withPrefixed<R>(_ tag: UInt8, _ bytes: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    let n = bytes.count
+    return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n + 1) { buffer in
+        buffer[0] = tag
+        _ = UnsafeMutableBufferPointer(rebasing: buffer[1...]).initialize(from: bytes)
+        return try body(UnsafeRawBufferPointer(buffer))
+    }
 }
 
 /// `tag` followed by `bytes`, in one allocation (keys are built on every call).
@@ -40,6 +65,10 @@ func prefixed(_ tag: UInt8, _ bytes: some Collection<UInt8>) -> [UInt8] {
 extension Array: CacheKey where Element == UInt8 {
     /// `b` + the bytes.
     public var cacheKeyBytes: [UInt8] { prefixed(0x62, self) }
+
+    public func withCacheKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try withPrefixed(0x62, self, body)
+    }
 }
 
 extension Data: CacheKey {

@@ -108,7 +108,9 @@ static inline int cask_lstat(const char *path, struct stat *st) { return lstat(p
 
 /// The transaction this thread is running the body of (an unretained `StoreTransaction`), or
 /// NULL: operations on the same store from inside the body join it instead of deadlocking.
-void *cask_current_transaction(void);
-void cask_set_current_transaction(void *transaction);
+/// Every store operation reads it, so the accessors are inline (a load of a thread-local).
+extern _Thread_local void *cask_current_transaction_slot;
+static inline void *cask_current_transaction(void) { return cask_current_transaction_slot; }
+static inline void cask_set_current_transaction(void *transaction) { cask_current_transaction_slot = transaction; }
 
 #endif
