@@ -1,0 +1,196 @@
+import Cask
+import Synchronization
+
+/// What a ``SharedCache``'s tier did, counted since the cache was made.
+public struct SharedStatistics: Sendable, Equatable {
+    /// Local misses the shared tier answered.
+    public var hits = 0
+    /// Local misses the shared tier did not have either.
+    public var misses = 0
+    /// Calls to the shared tier that failed or timed out (probes included).
+    public var errors = 0
+    /// Calls not made because the circuit breaker was open.
+    public var skipped = 0
+    /// Whether the breaker is open now (the tier is being skipped).
+    public var breakerOpen = false
+
+    public init() {}
+
+    /// The counters under the names `cask stats --json` uses.
+    public var fields: [(name: String, value: Int)] {
+        [("shared_hits", hits), ("shared_misses", misses), ("shared_errors", errors), ("shared_skipped", skipped)]
+    }
+}
+
+/// When the circuit breaker stops calling a failing tier, and how it tries again.
+public struct SharedBreakerSettings: Sendable, Equatable {
+    /// Consecutive failures that open the breaker.
+    public var failureThreshold: Int
+    /// How long an open breaker skips the tier before one call probes it.
+    public var probeInterval: Duration
+
+    public init(failureThreshold: Int = 5, probeInterval: Duration = .seconds(1)) {
+        self.failureThreshold = max(failureThreshold, 1)
+        self.probeInterval = probeInterval
+    }
+}
+
+/// A cache with a shared second tier. Reads go to the local cache first; a local miss reads the
+/// tier and keeps what it finds locally (same encoding and tag, the tier's remaining expiry).
+/// Writes and deletes go to both. The tier never fails a call: its errors and timeouts are
+/// counted, and after repeated failures a circuit breaker skips it until a probe succeeds.
+public final class SharedCache: Sendable {
+    public let cache: Cache
+    public let tier: any SharedTier
+    public let breaker: SharedBreakerSettings
+    private let clock: any CacheClock
+    private let state = Mutex(State())
+
+    private struct State {
+        var statistics = SharedStatistics()
+        var consecutiveFailures = 0
+        var openedAt: ContinuousClock.Instant?
+    }
+
+    /// - Parameter clock: the clock the cache uses (remaining expiry of an entry sent to the tier).
+    public init(cache: Cache, tier: any SharedTier, breaker: SharedBreakerSettings = SharedBreakerSettings(),
+                clock: any CacheClock = SystemClock()) {
+        self.cache = cache
+        self.tier = tier
+        self.breaker = breaker
+        self.clock = clock
+    }
+
+    public var statistics: SharedStatistics { state.withLock { $0.statistics } }
+
+    // MARK: Reading
+
+    /// The bytes under `key`: local, else from the tier.
+    public func get(_ key: some CacheKey) throws -> [UInt8]? {
+        if let local = try cache.get(key) { return local }
+        return try fill(key.cacheKeyBytes) ? cache.get(key) : nil
+    }
+
+    /// The value under `key` decoded as `type`: local, else from the tier.
+    public func get<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> V? {
+        if let local = try cache.get(key, as: type) { return local }
+        return try fill(key.cacheKeyBytes) ? cache.get(key, as: type) : nil
+    }
+
+    /// The entry under `key` with its expire time and tag: local, else from the tier.
+    public func entry<V: Decodable>(_ key: some CacheKey, as type: V.Type = V.self) throws -> CacheEntry<V>? {
+        if let local = try cache.entry(key, as: type) { return local }
+        return try fill(key.cacheKeyBytes) ? cache.entry(key, as: type) : nil
+    }
+
+    /// On a local miss: reads the tier and stores what it has locally. Whether it had the key.
+    private func fill(_ key: [UInt8]) throws -> Bool {
+        guard let found = attempt({ try tier.read(key) }) else { return false }
+        guard let record = found, let envelope = SharedEnvelope(decoding: record.bytes) else {
+            state.withLock { $0.statistics.misses += 1 }
+            return false
+        }
+        var remaining: Double?
+        if let millis = record.remainingMillis {
+            remaining = Double(millis) / 1000
+        } else if let expireTime = envelope.expireTime {
+            remaining = expireTime - clock.now
+        }
+        if let r = remaining, r <= 0 {
+            state.withLock { $0.statistics.misses += 1 }
+            return false
+        }
+        try cache.setStored(rawKey: key, envelope.value, expire: remaining.map { .seconds($0) }, tag: envelope.tag)
+        state.withLock { $0.statistics.hits += 1 }
+        return true
+    }
+
+    // MARK: Writing
+
+    /// Stores bytes locally, then in the tier.
+    public func set(_ key: some CacheKey, _ value: [UInt8], expire: Expiry? = nil, tag: String? = nil) throws {
+        try cache.set(key, value, expire: expire, tag: tag)
+        publish(key.cacheKeyBytes)
+    }
+
+    /// Stores a value locally (encoded as the cache encodes it), then in the tier.
+    public func set<V: Encodable>(_ key: some CacheKey, _ value: V, expire: Expiry? = nil, tag: String? = nil) throws {
+        try cache.set(key, value, expire: expire, tag: tag)
+        publish(key.cacheKeyBytes)
+    }
+
+    /// Removes `key` locally and from the tier; whether it was there locally.
+    @discardableResult
+    public func delete(_ key: some CacheKey) throws -> Bool {
+        let removed = try cache.delete(key)
+        let k = key.cacheKeyBytes
+        _ = attempt { try tier.remove(k) }
+        return removed
+    }
+
+    /// Sends the local entry under `key` to the tier, as stored (encoding, tag, expiry).
+    private func publish(_ key: [UInt8]) {
+        guard let stored = try? cache.storedValue(rawKey: key) else { return }
+        var millis: Int64?
+        if let expireTime = stored.expireTime {
+            let left = ((expireTime - clock.now) * 1000).rounded(.up)
+            guard left > 0 else { return }
+            millis = left < 9e15 ? Int64(left) : nil
+        }
+        let bytes = SharedEnvelope(value: stored.value, expireTime: stored.expireTime, tag: stored.tag).encoded()
+        _ = attempt { try tier.write(key, bytes, expireMillis: millis) }
+    }
+
+    // MARK: Circuit breaker
+
+    private enum Decision { case call, probe, skip }
+
+    /// Runs `body` against the tier unless the breaker is open; nil if it was skipped or failed.
+    private func attempt<T>(_ body: () throws -> T) -> T? {
+        let now = ContinuousClock.now
+        let decision: Decision = state.withLock { s in
+            guard let opened = s.openedAt else { return .call }
+            guard now - opened >= breaker.probeInterval else {
+                s.statistics.skipped += 1
+                return .skip
+            }
+            s.openedAt = now   // other calls keep skipping while this one probes
+            return .probe
+        }
+        switch decision {
+        case .skip:
+            return nil
+        case .probe:
+            do { try tier.probe() } catch {
+                failed()
+                return nil
+            }
+        case .call:
+            break
+        }
+        do {
+            let result = try body()
+            state.withLock { s in
+                s.consecutiveFailures = 0
+                s.openedAt = nil
+                s.statistics.breakerOpen = false
+            }
+            return result
+        } catch {
+            failed()
+            return nil
+        }
+    }
+
+    private func failed() {
+        let now = ContinuousClock.now
+        state.withLock { s in
+            s.statistics.errors += 1
+            s.consecutiveFailures += 1
+            if s.consecutiveFailures >= breaker.failureThreshold {
+                s.openedAt = now
+                s.statistics.breakerOpen = true
+            }
+        }
+    }
+}

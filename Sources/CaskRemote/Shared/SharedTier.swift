@@ -1,0 +1,72 @@
+/// An entry as a shared tier holds it: its envelope and how long the tier keeps it.
+public struct SharedRecord: Sendable, Equatable {
+    /// A ``SharedEnvelope``'s bytes.
+    public var bytes: [UInt8]
+    /// Milliseconds the tier still keeps the entry, or nil if it keeps it until it is removed.
+    public var remainingMillis: Int64?
+
+    public init(bytes: [UInt8], remainingMillis: Int64?) {
+        self.bytes = bytes
+        self.remainingMillis = remainingMillis
+    }
+}
+
+/// A store that several caches share as their second tier. Keys are a cache's canonical key
+/// bytes. Every call may fail or time out; ``SharedCache`` counts that and carries on locally.
+public protocol SharedTier: Sendable {
+    /// The entry under `key`, or nil.
+    func read(_ key: [UInt8]) throws -> SharedRecord?
+    /// Stores `bytes` under `key`, kept `expireMillis` milliseconds (nil: until removed).
+    func write(_ key: [UInt8], _ bytes: [UInt8], expireMillis: Int64?) throws
+    /// Removes the entry under `key` (no error if there is none).
+    func remove(_ key: [UInt8]) throws
+    /// A cheap call that succeeds only if the tier answers (the circuit breaker's probe).
+    func probe() throws
+}
+
+/// A shared tier on one standalone Redis server: each entry a string key (`prefix` + the
+/// canonical key bytes) holding its envelope, its expiry the key's TTL.
+public struct RedisTier: SharedTier {
+    public let client: RedisClient
+    /// Put before every key, so several caches (or other applications) can share one database.
+    public let prefix: [UInt8]
+
+    public init(configuration: RedisConfiguration, prefix: String = "cask:") {
+        client = RedisClient(configuration)
+        self.prefix = Array(prefix.utf8)
+    }
+
+    /// `redis://[[user]:password@]host[:port][/database]`.
+    public init(url: String, timeout: Duration = .milliseconds(50), prefix: String = "cask:") throws(RedisError) {
+        var configuration = try RedisConfiguration(url: url)
+        configuration.timeout = timeout
+        self.init(configuration: configuration, prefix: prefix)
+    }
+
+    /// GET and PTTL in one round trip.
+    public func read(_ key: [UInt8]) throws -> SharedRecord? {
+        let k = prefix + key
+        let replies = try client.pipeline([[Array("GET".utf8), k], [Array("PTTL".utf8), k]])
+        switch replies[0] {
+        case .bulk(nil): return nil
+        case .bulk(let bytes?):
+            guard case .integer(let ttl) = replies[1] else { throw RedisError.protocolError("PTTL") }
+            // -1: no TTL; -2: removed between the two commands (then treated as still there once).
+            return SharedRecord(bytes: bytes, remainingMillis: ttl >= 0 ? ttl : nil)
+        case .error(let message): throw RedisError.server(message)
+        default: throw RedisError.protocolError("GET")
+        }
+    }
+
+    public func write(_ key: [UInt8], _ bytes: [UInt8], expireMillis: Int64?) throws {
+        try client.set(prefix + key, bytes, expireMillis: expireMillis)
+    }
+
+    public func remove(_ key: [UInt8]) throws {
+        try client.delete([prefix + key])
+    }
+
+    public func probe() throws {
+        try client.ping()
+    }
+}

@@ -1,0 +1,146 @@
+import Cask
+import CaskTestSupport
+import Foundation
+import Testing
+@testable import CaskRemote
+
+/// Two cache directories sharing one `redis-server` the test starts on loopback.
+@Suite("Shared tier on Redis", .enabled(if: RedisServer.isAvailable), .serialized)
+struct SharedCacheTests {
+    struct Report: Codable, Equatable { var rows: Int; var name: String }
+
+    /// A cache in a directory of its own with the server as its shared tier.
+    final class Machine: @unchecked Sendable {
+        // @unchecked: immutable after init.
+        let dir = TemporaryDirectory("cask-shared")
+        let shared: SharedCache
+
+        init(_ server: RedisServer, timeout: Duration = .milliseconds(500),
+             breaker: SharedBreakerSettings = SharedBreakerSettings()) throws {
+            var configuration = server.configuration
+            configuration.timeout = timeout
+            shared = SharedCache(cache: try Cache(directory: dir.path), tier: RedisTier(configuration: configuration),
+                                 breaker: breaker)
+        }
+
+        deinit { try? shared.cache.close() }
+    }
+
+    @Test func aValueSetOnOneMachineIsAHitOnTheOther() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let a = try Machine(server), b = try Machine(server)
+        let now = Date().timeIntervalSince1970
+        try a.shared.set("report", Report(rows: 3, name: "daily"), expire: 60, tag: "reports")
+        try a.shared.set("blob", [0, 1, 255] as [UInt8])
+        try a.shared.set("count", 41)
+        try a.shared.set("title", "Q4", tag: "reports")
+
+        #expect(try b.shared.cache.get("report", as: Report.self) == nil)
+        let entry = try #require(try b.shared.entry("report", as: Report.self))
+        #expect(entry.value == Report(rows: 3, name: "daily"))
+        #expect(entry.tag == "reports")
+        let expire = try #require(entry.expireTime)
+        #expect(expire > now + 55 && expire <= Date().timeIntervalSince1970 + 60.5)
+        let blob: [UInt8]? = try b.shared.get("blob")
+        #expect(blob == [0, 1, 255])
+        #expect(try b.shared.get("count", as: Int.self) == 41)
+        #expect(try b.shared.cache.incr("count") == 42)      // kept locally as an integer, as on `a`
+        #expect(try b.shared.entry("title", as: String.self)?.tag == "reports")
+        #expect(try b.shared.get("absent", as: String.self) == nil)
+
+        // Now local on `b`: the next reads do not ask the tier.
+        #expect(try b.shared.cache.get("report", as: Report.self) == Report(rows: 3, name: "daily"))
+        #expect(try b.shared.get("report", as: Report.self) == Report(rows: 3, name: "daily"))
+        let stats = b.shared.statistics
+        #expect(stats.hits == 4 && stats.misses == 1 && stats.errors == 0 && !stats.breakerOpen)
+        #expect(a.shared.statistics.errors == 0)
+        withExtendedLifetime(a) {}
+    }
+
+    @Test func theTierKeepsTheEntryAsLongAsItsExpiry() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let a = try Machine(server)
+        try a.shared.set("soon", "x", expire: 20)
+        let raw = RedisClient(server.configuration)
+        guard case .integer(let ttl) = try raw.command([Array("PTTL".utf8), Array("cask:".utf8) + "soon".cacheKeyBytes]) else {
+            Issue.record("PTTL is not an integer")
+            return
+        }
+        #expect(ttl > 15_000 && ttl <= 20_000)
+        let record = try #require(try raw.get(Array("cask:".utf8) + "soon".cacheKeyBytes))
+        let envelope = try #require(SharedEnvelope(decoding: record))
+        #expect(envelope.value == .string("x") && envelope.tag == nil && envelope.expireTime != nil)
+    }
+
+    @Test func deletePropagates() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let a = try Machine(server), b = try Machine(server)
+        try a.shared.set("k", "v")
+        #expect(try b.shared.get("k", as: String.self) == "v")
+        #expect(try b.shared.delete("k"))
+        #expect(try a.shared.cache.get("k", as: String.self) == "v")   // a's local copy stays (documented)
+        let c = try Machine(server)
+        #expect(try c.shared.get("k", as: String.self) == nil)
+        #expect(try RedisClient(server.configuration).get(Array("cask:".utf8) + "k".cacheKeyBytes) == nil)
+        #expect(c.shared.statistics.misses == 1)
+        withExtendedLifetime((a, b)) {}
+    }
+
+    @Test func aStoppedServerNeverFailsLocalOperations() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let a = try Machine(server, timeout: .milliseconds(50), breaker: SharedBreakerSettings(failureThreshold: 100))
+        try a.shared.set("before", "kept")
+        server.stop()
+
+        let started = ContinuousClock.now
+        try a.shared.set("after", "local only", expire: 30, tag: "t")
+        #expect(try a.shared.get("after", as: String.self) == "local only")
+        #expect(try a.shared.get("before", as: String.self) == "kept")
+        #expect(try a.shared.get("absent", as: String.self) == nil)
+        #expect(try a.shared.delete("before"))
+        #expect(try a.shared.get("before", as: String.self) == nil)
+        // Four tier calls (set, two misses, delete), each bounded by the 50 ms timeout.
+        #expect(ContinuousClock.now - started < .seconds(2))
+        let stats = a.shared.statistics
+        #expect(stats.errors == 4 && stats.hits == 0 && stats.misses == 0)
+    }
+
+    @Test func theBreakerOpensAndClosesWhenTheServerReturns() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let a = try Machine(server, timeout: .milliseconds(50),
+                            breaker: SharedBreakerSettings(failureThreshold: 3, probeInterval: .milliseconds(200)))
+        server.stop()
+        for i in 0..<3 { #expect(try a.shared.get("k\(i)", as: String.self) == nil) }
+        var stats = a.shared.statistics
+        #expect(stats.errors == 3 && stats.breakerOpen)
+
+        // Open: the tier is not called at all.
+        try a.shared.set("local", "v")
+        #expect(try a.shared.get("absent", as: String.self) == nil)
+        stats = a.shared.statistics
+        #expect(stats.errors == 3 && stats.skipped == 2 && stats.breakerOpen)
+
+        // Still down after the probe interval: the probe fails and the breaker stays open.
+        Thread.sleep(forTimeInterval: 0.25)
+        #expect(try a.shared.get("absent", as: String.self) == nil)
+        stats = a.shared.statistics
+        #expect(stats.errors == 4 && stats.breakerOpen)
+
+        try server.start()
+        try RedisClient(server.configuration).set(Array("cask:".utf8) + "remote".cacheKeyBytes,
+                                                  SharedEnvelope(value: .string("there"), expireTime: nil, tag: nil).encoded())
+        Thread.sleep(forTimeInterval: 0.25)
+        #expect(try a.shared.get("remote", as: String.self) == "there")
+        stats = a.shared.statistics
+        #expect(!stats.breakerOpen && stats.hits == 1 && stats.errors == 4)
+        try a.shared.set("again", "shared")
+        let b = try Machine(server)
+        #expect(try b.shared.get("again", as: String.self) == "shared")
+        withExtendedLifetime(b) {}
+    }
+}
