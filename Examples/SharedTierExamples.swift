@@ -1,0 +1,17 @@
+// README.md, "Shared tier (Redis)": built only with CaskRemote (see CASK_WITHOUT_REMOTE in Package.swift).
+#if canImport(CaskRemote)
+import Cask
+import CaskRemote
+
+/// README, "Shared tier (Redis)".
+func readmeSharedTier() throws {
+    let local = try Cache(directory: "/var/cache/reports")
+    let tier = try RedisTier(url: "redis://:secret@cache.internal:6379")   // timeout: 50 ms by default
+    let shared = SharedCache(cache: local, tier: tier)
+
+    try shared.set("q4-totals", [12, 40, 7], expire: 3600, tag: "reports")
+    let totals = try shared.get("q4-totals", as: [Int].self)   // local first, then Redis
+    try shared.delete("q4-totals")                            // here and in Redis
+    print(totals ?? [], shared.statistics.hits, shared.statistics.errors)
+}
+#endif
