@@ -1,6 +1,7 @@
 import Cask
 import CaskTestSupport
 import Foundation
+import Synchronization
 import Testing
 @testable import CaskRemote
 
@@ -86,6 +87,25 @@ struct SharedCacheTests {
         #expect(try c.shared.get("k", as: String.self) == nil)
         #expect(try RedisClient(server.configuration).get(Array("cask:".utf8) + "k".cacheKeyBytes) == nil)
         #expect(c.shared.statistics.misses == 1)
+        withExtendedLifetime((a, b)) {}
+    }
+
+    @Test func threadsShareOneConnection() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let a = try Machine(server), b = try Machine(server)
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            for i in 0..<25 { try? a.shared.set("t\(t)-\(i)", i, tag: "t\(t)") }
+        }
+        let found = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            for i in 0..<25 {
+                guard let entry = try? b.shared.entry("t\(t)-\(i)", as: Int.self) else { continue }
+                if entry.value == i && entry.tag == "t\(t)" { found.withLock { $0 += 1 } }
+            }
+        }
+        #expect(found.withLock { $0 } == 100)
+        #expect(a.shared.statistics.errors == 0 && b.shared.statistics.errors == 0 && b.shared.statistics.hits == 100)
         withExtendedLifetime((a, b)) {}
     }
 
