@@ -43,6 +43,12 @@ public final class Store: Sendable {
         self.options = options
         let count = try StoreMeta.openOrCreate(directory: directory, shardCount: options.shardCount)
         shardCount = count
+        // The size limit is the store's: each shard culls to its share.
+        let shardOptions = { () -> StoreOptions in
+            var o = options
+            if let limit = o.cull?.sizeLimit { o.cull?.sizeLimit = max(1, limit / count) }
+            return o
+        }()
 
         // Open the shards in parallel: loading hint files dominates open time.
         let results = Locked<[Int: Result<Shard, CaskError>]>([:])
@@ -50,7 +56,7 @@ public final class Store: Sendable {
         DispatchQueue.concurrentPerform(iterations: count) { i in
             let r: Result<Shard, CaskError>
             do {
-                r = .success(try Shard(number: i, path: directory + "/" + StoreMeta.shardDirectory(i), options: options,
+                r = .success(try Shard(number: i, path: directory + "/" + StoreMeta.shardDirectory(i), options: shardOptions,
                                        sequences: sequences))
             } catch {
                 r = .failure(error as? CaskError ?? CaskError(.io, "\(error)", path: directory))

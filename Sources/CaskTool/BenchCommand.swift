@@ -29,6 +29,9 @@ struct ByteSizes: ExpressibleByArgument {
 
     init(_ values: [Int]) { self.values = values }
 
+    /// The one byte count given (`--size-limit 8GiB`).
+    var single: Int? { values.count == 1 ? values[0] : nil }
+
     static func parse(_ s: String) -> Int? {
         let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30)]
         var digits = Substring(s), unit = 1

@@ -24,6 +24,10 @@ struct FetchCommand: ParsableCommand {
     @Option(help: "S3 endpoint URL (overrides AWS_ENDPOINT_URL).") var endpoint: String?
     @Option(name: .customLong("timeout"), help: "Seconds allowed for connecting, and for each wait for data (default 10 and 30).")
     var timeout: Double?
+    @Option(name: .customLong("size-limit"), help: ArgumentHelp(
+        "Store this size limit (bytes, e.g. 8GiB) in the cache's settings.",
+        discussion: "An object may take at most its shard's share of the limit (limit / shards); a larger one is refused."))
+    var sizeLimit: ByteSizes?
     @Flag(help: "Print one JSON object: path, changed, etag, last_modified, size, source.") var json = false
     @Option(name: .customLong("repeat"), help: ArgumentHelp(
         "Fetch again this many times in this process and print their latency (p50, p90, p99, max) to stderr.",
@@ -36,6 +40,7 @@ struct FetchCommand: ParsableCommand {
         }
         if let timeout, !(timeout > 0 && timeout.isFinite) { throw ValidationError("--timeout must be a positive number of seconds") }
         if repeats < 0 { throw ValidationError("--repeat must be 0 or more") }
+        if let sizeLimit, sizeLimit.single == nil { throw ValidationError("--size-limit takes one byte count, like 8GiB") }
     }
 
     func run() throws {
@@ -50,7 +55,7 @@ struct FetchCommand: ParsableCommand {
         }
         if let timeout { configuration.timeouts = RemoteTimeouts(connect: .seconds(timeout), request: .seconds(timeout)) }
         configuration.revalidateAfter = .seconds(revalidateAfter ?? 0)
-        let cache = try location.open(create: true)
+        let cache = try location.open(create: true, sizeLimit: sizeLimit?.single)
         let remote = RemoteCache(cache: cache, configuration: configuration)
         let repeats = repeats
         let result = waitFor { () async -> Result<RemoteCopy, any Error> in

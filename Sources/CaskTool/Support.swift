@@ -62,7 +62,8 @@ struct CacheLocation: ParsableArguments {
 
     /// Opens the cache. Commands that only read or maintain refuse a directory that is not a cache
     /// (exit 3) instead of creating one.
-    func open(create: Bool = false, durability: CacheDurability? = nil) throws -> Cache {
+    /// `sizeLimit` (bytes), when given, becomes the cache's stored size limit.
+    func open(create: Bool = false, durability: CacheDurability? = nil, sizeLimit: Int? = nil) throws -> Cache {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory)
         if !create {
@@ -78,7 +79,8 @@ struct CacheLocation: ParsableArguments {
                 // A one-off durability mode applies to this run only, never to the stored settings.
                 return try Cache(directory: dir, settings: CacheSettings(shards: shards, durability: durability), persistSettings: false)
             }
-            return try Cache(directory: dir, settings: CacheSettings(shards: shards), persistSettings: shards != nil)
+            return try Cache(directory: dir, settings: CacheSettings(shards: shards, sizeLimit: sizeLimit),
+                             persistSettings: shards != nil || sizeLimit != nil)
         } catch let error as CaskError {
             throw ReadOnlyMedium.explain(error, directory: dir) ?? error
         }

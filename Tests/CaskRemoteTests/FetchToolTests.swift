@@ -32,6 +32,27 @@ struct FetchToolTests {
         try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
     }
 
+    /// An object over an entry's share of the size limit exits 2 with nothing stored; `--size-limit`
+    /// stores a larger limit in the cache's settings, and then the object fits.
+    @Test func sizeLimitOptionLetsALargerObjectIn() async throws {
+        let origin = try OriginServer()
+        defer { origin.stop() }
+        let dir = TemporaryDirectory("cask-fetch-limit")
+        let cacheDir = dir.sub("cache")
+        try origin.put("data.bin", [UInt8](repeating: 3, count: 64 << 10))
+        let url = origin.url("/files/data.bin")
+        let refused = try cask(["fetch", cacheDir, url, "--shards", "2", "--size-limit", "64KiB"])
+        #expect(refused.status == 2)
+        #expect(refused.stdout.isEmpty)
+        let fits = try cask(["fetch", cacheDir, url, "--size-limit", "1MiB"])
+        #expect(fits.status == 0)
+        let path = fits.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(FileManager.default.contents(atPath: path)?.count == 64 << 10)
+        // The limit is stored: a later run without the option keeps it.
+        #expect(try cask(["fetch", cacheDir, url]).status == 0)
+        #expect(try cask(["fetch", cacheDir, url, "--size-limit", "1,2"]).status == 2)
+    }
+
     @Test func fetchPrintsThePathAndReportsWhatHappened() async throws {
         let origin = try OriginServer()
         defer { origin.stop() }

@@ -88,6 +88,33 @@ struct HTTPFetchTests {
         }
     }
 
+    /// An object larger than an entry of the cache may be (its shard's share of the size limit) is
+    /// refused with that reason before its body is stored, and the copy already there stays.
+    @Test func objectLargerThanTheCacheCanKeepIsRefusedUpFront() async throws {
+        let origin = try OriginServer()
+        defer { origin.stop() }
+        let dir = TemporaryDirectory()
+        // 2 shards and 256 KiB: an entry may take at most 127 KiB.
+        let cache = try Cache(directory: dir.path, settings: CacheSettings(shards: 2, sizeLimit: 256 << 10))
+        let remote = RemoteCache(cache: cache, configuration: RemoteConfiguration())
+        defer { try? cache.close() }
+        let fits = [UInt8](repeating: 1, count: 100 << 10), big = [UInt8](repeating: 2, count: 200 << 10)
+        try origin.put("object.bin", fits)
+        let first = try await remote.fetch(origin.url("/files/object.bin"))
+        #expect(try first.bytes() == fits)
+        try origin.put("object.bin", big)
+        let error = await #expect(throws: RemoteError.self) { _ = try await remote.fetch(origin.url("/files/object.bin")) }
+        #expect(error?.kind == .invalidArgument)
+        #expect(error?.message.contains("size limit") == true, "\(String(describing: error))")
+        #expect(leftoverTemporaryFiles(dir).isEmpty)
+        try await remote.shutdown()
+        try cache.close()
+        let kept = try await withRemote(dir: dir) { remote, _ in
+            try await remote.fetch(origin.url("/files/object.bin"), revalidateAfter: .seconds(3600))
+        }
+        #expect(try kept.bytes() == fits)
+    }
+
     @Test func stoppedServerServesStaleWithinTheTimeout() async throws {
         let origin = try OriginServer()
         try origin.put("f.txt", bytes("kept"))

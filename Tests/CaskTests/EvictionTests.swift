@@ -21,6 +21,19 @@ struct EvictionTests {
         #expect(try cache.get("k0") == nil)
     }
 
+    /// The size limit is the cache's, not each shard's: with 4 shards, writes keep every shard at
+    /// its quarter, so the whole cache stays at the limit.
+    @Test func theSizeLimitIsTheWholeCachesAcrossShards() throws {
+        let fixture = try makeCache(CacheSettings(shards: 4, sizeLimit: 40_000, cullLimit: 10))
+        let cache = fixture.cache
+        for i in 0..<2000 { try cache.set("k\(i)", Self.value) }
+        let shards = try cache.stats().shards
+        for shard in shards { #expect(shard.liveBytes <= 10_000 + 200, "shard at \(shard.liveBytes) bytes, share 10,000") }
+        let total = shards.reduce(0) { $0 + $1.liveBytes }
+        #expect(total <= 40_000 + 4 * 200, "the cache holds \(total) live bytes under a 40,000-byte limit")
+        #expect(try cache.stats().evictions > 0)
+    }
+
     @Test func noneNeverEvicts() throws {
         let fixture = try makeCache(CacheSettings(shards: 1, sizeLimit: 5_000, evictionPolicy: EvictionPolicy.none))
         let cache = fixture.cache

@@ -8,19 +8,42 @@ import NIOCore
 /// connection breaks, the body is shorter than Content-Length, the disk is full — the temporary
 /// file is removed and nothing in the cache changes.
 enum Download {
+    /// The largest body `cache` can keep: an entry may take at most its shard's share of the size
+    /// limit (less room for its record), or it is evicted by its own write. Nil without a limit.
+    static func largestBody(in cache: Cache) -> Int? {
+        let c = cache.configuration
+        guard c.evictionPolicy != .none else { return nil }
+        return max(0, c.sizeLimit / max(1, c.shards) - 1024)
+    }
+
+    static func tooLarge(_ url: RemoteURL, _ size: Int, _ cache: Cache, _ limit: Int) -> RemoteError {
+        let c = cache.configuration
+        return RemoteError(.invalidArgument, "\(url.redacted): \(size) bytes or more do not fit this cache: an entry may take "
+                           + "at most \(limit) bytes (its shard's share of the size limit, \(c.sizeLimit) bytes over \(c.shards) "
+                           + "shards); raise the size limit (CacheSettings.sizeLimit)")
+    }
+
     static func receive(_ response: HTTPClientResponse, from url: RemoteURL, into cache: Cache) async throws
         -> (FinishedValueFile, RemoteWitness) {
+        let limit = largestBody(in: cache)
+        if let limit, let declared = response.headers.first(name: "content-length").flatMap(Int.init), declared > limit {
+            throw tooLarge(url, declared, cache, limit)
+        }
         let writer = try cache.beginValueFile()
         var hasher = SHA256()
         var received = 0
         do {
             for try await buffer in response.body {
+                received += buffer.readableBytes
+                if let limit, received > limit { throw tooLarge(url, received, cache, limit) }
                 try buffer.withUnsafeReadableBytes { raw in
                     hasher.update(bufferPointer: raw)
                     try writer.append(raw)
                 }
-                received += buffer.readableBytes
             }
+        } catch let error as RemoteError {
+            writer.abandon()
+            throw error
         } catch let error as CaskError {
             writer.abandon()
             throw error

@@ -237,7 +237,8 @@ extension Shard {
 
 extension Shard {
     /// Culling done by a writer under its lock: expired entries every `expiredEvery` writes, and
-    /// while the shard's live size exceeds `sizeLimit`, up to `limit` victims in `order`.
+    /// while the shard's live size exceeds its share of `sizeLimit` (this shard's options carry the
+    /// share), up to `limit` victims in `order`.
     func runCull(_ s: inout ShardState, _ cull: CullRequest, now: Int64) throws -> [RemovedRecord] {
         var removed: [RemovedRecord] = []
         s.writesSinceCull += 1
@@ -255,7 +256,8 @@ extension Shard {
 
 /// Culling a writer does under the same lock as its write (``StoreOptions/cull``).
 public struct CullRequest: Sendable, Equatable {
-    /// Live bytes (records + value files) above which the shard evicts; nil for no limit.
+    /// Live bytes (records + value files) of the whole store above which writes evict: each shard
+    /// culls to its share, `sizeLimit / shards`. Nil for no limit.
     public var sizeLimit: Int?
     /// Most entries removed per write (diskcache's cull limit).
     public var limit: Int
