@@ -37,7 +37,7 @@ public final class Cache: Sendable {
     /// The storage engine underneath (bytes in, bytes out): the package's own tools and tests
     /// reach it; users of the cache go through the cache.
     package let store: Store
-    let clock: any CacheClock
+    package let clock: any CacheClock
     let coder: any CacheCoder
     let isTemporary: Bool
 

@@ -17,14 +17,28 @@ struct SharedCacheTests {
         let shared: SharedCache
 
         init(_ server: RedisServer, timeout: Duration = .milliseconds(500),
-             breaker: SharedBreakerSettings = SharedBreakerSettings()) throws {
+             breaker: SharedBreakerSettings = SharedBreakerSettings(), clock: any CacheClock = SystemClock()) throws {
             var configuration = server.configuration
             configuration.timeout = timeout
-            shared = SharedCache(cache: try Cache(directory: dir.path), tier: RedisTier(configuration: configuration),
+            shared = SharedCache(cache: try Cache(directory: dir.path, clock: clock), tier: RedisTier(configuration: configuration),
                                  breaker: breaker)
         }
 
         deinit { try? shared.cache.close() }
+    }
+
+    /// The remaining expiry sent to Redis is measured on the cache's own clock: a cache whose clock
+    /// runs a year behind the wall clock shares an entry with an hour left, not one long expired.
+    @Test func remainingExpiryIsMeasuredOnTheCachesClock() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let yearAgo = Date().timeIntervalSince1970 - 365 * 86_400
+        let a = try Machine(server, clock: ManualClock(now: yearAgo)), b = try Machine(server, clock: ManualClock(now: yearAgo))
+        try a.shared.set("note", "shared", expire: 3600)
+        let entry = try #require(try b.shared.entry("note", as: String.self))
+        #expect(entry.value == "shared")
+        let expire = try #require(entry.expireTime)
+        #expect(expire > yearAgo + 3500 && expire <= yearAgo + 3600.5)
     }
 
     @Test func aValueSetOnOneMachineIsAHitOnTheOther() throws {

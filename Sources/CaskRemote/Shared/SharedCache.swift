@@ -43,7 +43,6 @@ public final class SharedCache: Sendable {
     public let cache: Cache
     public let tier: any SharedTier
     public let breaker: SharedBreakerSettings
-    private let clock: any CacheClock
     private let state = Mutex(State())
 
     private struct State {
@@ -52,14 +51,14 @@ public final class SharedCache: Sendable {
         var openedAt: ContinuousClock.Instant?
     }
 
-    /// - Parameter clock: the clock the cache uses (remaining expiry of an entry sent to the tier).
-    public init(cache: Cache, tier: any SharedTier, breaker: SharedBreakerSettings = SharedBreakerSettings(),
-                clock: any CacheClock = SystemClock()) {
+    /// Remaining expiry sent to the tier is measured on `cache`'s own clock.
+    public init(cache: Cache, tier: any SharedTier, breaker: SharedBreakerSettings = SharedBreakerSettings()) {
         self.cache = cache
         self.tier = tier
         self.breaker = breaker
-        self.clock = clock
     }
+
+    private var clock: any CacheClock { cache.clock }
 
     public var statistics: SharedStatistics { state.withLock { $0.statistics } }
 
