@@ -31,10 +31,12 @@ final class LockFileHandle: Sendable {
     ///
     /// A wait of this process that gave up (timeout, cancellation) stays queued in the kernel and,
     /// when the lock is released, takes it for a moment only to hand it back. While such a wait
-    /// exists for this file, a refusal is looked at again for up to a second, so the moment it
-    /// holds the lock is not taken for a holder.
+    /// exists for this file, a refusal is looked at again for up to 5 seconds (the late wait's
+    /// thread must be scheduled to hand the lock back; on a loaded machine, under the thread
+    /// sanitizer, one second was once not enough), so the moment it holds the lock is not taken
+    /// for a holder.
     func tryLock() throws -> Bool {
-        let deadline = monotonicSeconds() + 1
+        let deadline = monotonicSeconds() + 5
         while true {
             if cask_flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
             if errno == EINTR { continue }
