@@ -85,4 +85,23 @@ struct AbandonedLockWaitTests {
         }
         #expect(refused == 0, "\(refused) of 100 tries right after a release were refused")
     }
+
+    /// A late wait queued behind another holder does not make `tryAcquire` wait for it: the
+    /// refusal is the holder's, and the answer is nil at once (it used to take 5 s per try).
+    @Test func tryAcquireIsRefusedAtOnceWhileALateWaitIsQueuedBehindAHolder() throws {
+        let f = try makeCache()
+        let lock = try Lock(cache: f.cache, name: "queued")
+        let held = try #require(try lock.tryAcquire())
+        #expect { try lock.acquire(timeout: .milliseconds(1)) } throws: { ($0 as? CaskError)?.code == .timedOut }
+        let start = monotonicSeconds()
+        for _ in 0..<3 { #expect(try lock.tryAcquire() == nil) }
+        let elapsed = monotonicSeconds() - start
+        #expect(elapsed < 2.5, "three refused tries took \(elapsed) s")
+        held.release()
+        var free = false
+        for _ in 0..<2000 where !free {
+            if let h = try lock.tryAcquire() { h.release(); free = true } else { usleep(1000) }
+        }
+        #expect(free)
+    }
 }

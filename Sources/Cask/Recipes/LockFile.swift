@@ -30,20 +30,53 @@ final class LockFileHandle: Sendable {
     /// Takes the lock if nobody holds it. Returns false if it is held elsewhere.
     ///
     /// A wait of this process that gave up (timeout, cancellation) stays queued in the kernel and,
-    /// when the lock is released, takes it for a moment only to hand it back. While such a wait
-    /// exists for this file, a refusal is looked at again for up to 5 seconds (the late wait's
-    /// thread must be scheduled to hand the lock back; on a loaded machine, under the thread
-    /// sanitizer, one second was once not enough), so the moment it holds the lock is not taken
-    /// for a holder.
+    /// when the lock is released, takes it for a moment only to hand it back. A refusal is
+    /// therefore checked against this process's late waits (``LateWaits/mayHold(_:since:)``): if
+    /// one of them may be the holder, the lock is tried again once it has handed it back; only a
+    /// refusal no late wait can explain is an answer. The wait for a late holder is bounded (its
+    /// thread must merely be scheduled): 30 s where the kernel says which descriptor holds the lock,
+    /// 5 s where it does not.
     func tryLock() throws -> Bool {
-        let deadline = monotonicSeconds() + 5
+        let start = monotonicSeconds()
         while true {
+            let handedBack = LateWaits.handedBack(path)
             if cask_flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
             if errno == EINTR { continue }
             guard errno == EWOULDBLOCK else { throw CaskError(.io, "cannot lock", path: path, errno: errno) }
-            guard LateWaits.pending(path), monotonicSeconds() < deadline else { return false }
+            let bound: Double
+            switch LateWaits.mayHold(path, since: handedBack) {
+            case .no: return false
+            case .yes: bound = 30
+            case .unknown: bound = 5
+            }
+            guard monotonicSeconds() - start < bound else { return false }
             usleep(1000)
         }
+    }
+
+    /// Whether this descriptor holds its `flock` lock, as the kernel reports it in
+    /// `/proc/self/fdinfo/<fd>` (a `lock:` line lists a lock of this open file description);
+    /// nil where that cannot be read.
+    func holdsLockPerKernel() -> Bool? {
+        var fd: Int32
+        repeat { fd = open("/proc/self/fdinfo/\(self.fd)", O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var text: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while text.count < 1 << 16 {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { return nil }
+            if n == 0 { break }
+            text.append(contentsOf: buffer[..<n])
+        }
+        let marker = Array("\nlock:".utf8)
+        guard text.count >= marker.count else { return false }
+        for i in 0...(text.count - marker.count) where text[i] == marker[0] {
+            if Array(text[i..<(i + marker.count)]) == marker { return true }
+        }
+        return false
     }
 
     /// Waits (blocking the thread) until the lock is free, then takes it.
@@ -115,6 +148,9 @@ final class LockWait: Sendable {
 
     init(file: LockFileHandle) { self.file = file }
 
+    /// The helper's `flock` has returned (the wait may hold the lock until it hands it back).
+    var flockReturned: Bool { state.withLock { !$0.helperWaiting } }
+
     func start(_ continuation: CheckedContinuation<Void, any Error>) {
         start { continuation.resume(with: $0) }
     }
@@ -150,7 +186,7 @@ final class LockWait: Sendable {
                 notify(result)
             } else {
                 if case .success = result { file.unlock() }   // arrived late: hand it back
-                LateWaits.finish(file.path)
+                LateWaits.finish(self)
             }
         }
     }
@@ -162,7 +198,7 @@ final class LockWait: Sendable {
             s.phase = .done
             s.reason = error
             // The helper stays queued in the kernel until the lock comes, then hands it back.
-            if s.helperWaiting { LateWaits.begin(file.path) }
+            if s.helperWaiting { LateWaits.begin(self) }
             defer { s.notify = nil }
             return s.notify
         }
@@ -170,20 +206,55 @@ final class LockWait: Sendable {
     }
 }
 
-/// Waits of this process that gave up but whose helper thread is still queued for the lock, per
-/// lock file (see `LockFileHandle.tryLock`).
+/// Waits of this process that gave up but whose helper thread is still queued for the lock (or
+/// holds it for the moment before handing it back), per lock file; see `LockFileHandle.tryLock`.
 enum LateWaits {
-    static let counts = Locked<[String: Int]>([:])
+    struct Waits {
+        var waits: [LockWait] = []
+        /// Late waits that have finished (handed the lock back, or failed) since the process began.
+        var handedBack: UInt64 = 0
+    }
 
-    static func begin(_ path: String) { counts.withLock { $0[path, default: 0] += 1 } }
+    static let table = Locked<[String: Waits]>([:])
 
-    static func finish(_ path: String) {
-        counts.withLock { c in
-            if let n = c[path], n > 1 { c[path] = n - 1 } else { c[path] = nil }
+    static func begin(_ wait: LockWait) {
+        table.withLock { $0[wait.file.path, default: Waits()].waits.append(wait) }
+    }
+
+    /// Called after the late wait's `flock` returned and, if it got the lock, after it unlocked.
+    static func finish(_ wait: LockWait) {
+        table.withLock { t in
+            t[wait.file.path, default: Waits()].waits.removeAll { $0 === wait }
+            t[wait.file.path]!.handedBack &+= 1
         }
     }
 
-    static func pending(_ path: String) -> Bool { counts.withLock { $0[path] != nil } }
+    static func handedBack(_ path: String) -> UInt64 { table.withLock { $0[path]?.handedBack ?? 0 } }
+
+    enum Answer { case no, yes, unknown }
+
+    /// Whether a refusal of `path` seen after `handedBack(path)` returned `before` may have been
+    /// caused by a late wait of this process. A late wait may hold the lock from the moment the
+    /// kernel grants it until it finishes: the kernel's view (its descriptor holds the lock) covers
+    /// the grant until the unlock, and the wait's own state (its `flock` returned) covers the
+    /// return until it finishes; a wait that finished after `before` is counted too. So `.no`
+    /// means the refusal was someone else's lock.
+    static func mayHold(_ path: String, since before: UInt64) -> Answer {
+        let (waits, finished) = table.withLock { t in (t[path]?.waits ?? [], t[path]?.handedBack ?? 0) }
+        if finished != before { return .yes }
+        var answer = Answer.no
+        for wait in waits {
+            // The kernel first, then the wait's state: a lock released between the two reads was
+            // released after `flock` returned, which the state then shows.
+            switch wait.file.holdsLockPerKernel() {
+            case true?: return .yes
+            case nil: answer = .unknown
+            case false?: break
+            }
+            if wait.flockReturned { return .yes }
+        }
+        return answer
+    }
 }
 
 func monotonicSeconds() -> Double {
