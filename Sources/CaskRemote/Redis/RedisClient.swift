@@ -99,8 +99,13 @@ public final class RedisClient: Sendable {
     /// replies come back as ``RESPValue/error(_:)``; the connection stays usable after them.
     /// - Throws: ``RedisError`` — `.timeout`, `.connection` (the connection is then dropped).
     public func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RESPValue] {
-        let deadline = ContinuousClock.now + configuration.timeout
-        return try connection.withLock { (slot) throws(RedisError) -> [RESPValue] in
+        try pipeline(commands, deadline: ContinuousClock.now + configuration.timeout)
+    }
+
+    /// ``pipeline(_:)`` bounded by `deadline` instead of the configuration's timeout (a cluster
+    /// call spends one deadline across redirects and nodes).
+    func pipeline(_ commands: [[[UInt8]]], deadline: ContinuousClock.Instant) throws(RedisError) -> [RESPValue] {
+        try connection.withLock { (slot) throws(RedisError) -> [RESPValue] in
             var current: Connection
             if let open = slot.take() {
                 current = open

@@ -24,29 +24,57 @@ public protocol SharedTier: Sendable {
     func probe() throws
 }
 
-/// A shared tier on one standalone Redis server: each entry a string key (`prefix` + the
-/// canonical key bytes) holding its envelope, its expiry the key's TTL.
+/// A shared tier on Redis — one standalone server or a Redis Cluster: each entry a string key
+/// (`prefix` + the canonical key bytes) holding its envelope, its expiry the key's TTL. In a
+/// cluster each key lives on the node serving its slot (``RedisSlot``); the client follows the
+/// cluster's redirects.
 public struct RedisTier: SharedTier {
-    public let client: RedisClient
+    /// What the tier talks to.
+    public enum Connection: Sendable {
+        case standalone(RedisClient)
+        case cluster(RedisClusterClient)
+    }
+
+    public let connection: Connection
     /// Put before every key, so several caches (or other applications) can share one database.
     public let prefix: [UInt8]
 
     public init(configuration: RedisConfiguration, prefix: String = "cask:") {
-        client = RedisClient(configuration)
+        connection = .standalone(RedisClient(configuration))
         self.prefix = Array(prefix.utf8)
     }
 
-    /// `redis://[[user]:password@]host[:port][/database]`.
+    public init(cluster: RedisClusterConfiguration, prefix: String = "cask:") {
+        connection = .cluster(RedisClusterClient(cluster))
+        self.prefix = Array(prefix.utf8)
+    }
+
+    /// `redis://[[user]:password@]host[:port][/database]` for a standalone server,
+    /// `redis-cluster://[[user]:password@]host:port[,host:port…]` for a cluster (any of its nodes).
     public init(url: String, timeout: Duration = .milliseconds(50), prefix: String = "cask:") throws(RedisError) {
-        var configuration = try RedisConfiguration(url: url)
-        configuration.timeout = timeout
-        self.init(configuration: configuration, prefix: prefix)
+        if url.hasPrefix("redis-cluster://") {
+            var configuration = try RedisClusterConfiguration(url: url)
+            configuration.timeout = timeout
+            self.init(cluster: configuration, prefix: prefix)
+        } else {
+            var configuration = try RedisConfiguration(url: url)
+            configuration.timeout = timeout
+            self.init(configuration: configuration, prefix: prefix)
+        }
+    }
+
+    /// Commands on one key, pipelined, to the server (or the cluster node) that holds it.
+    private func run(_ commands: [[[UInt8]]], key: [UInt8]) throws(RedisError) -> [RESPValue] {
+        switch connection {
+        case .standalone(let client): try client.pipeline(commands)
+        case .cluster(let client): try client.pipeline(commands, key: key)
+        }
     }
 
     /// GET and PTTL in one round trip.
     public func read(_ key: [UInt8]) throws -> SharedRecord? {
         let k = prefix + key
-        let replies = try client.pipeline([[Array("GET".utf8), k], [Array("PTTL".utf8), k]])
+        let replies = try run([[Array("GET".utf8), k], [Array("PTTL".utf8), k]], key: k)
         switch replies[0] {
         case .bulk(nil): return nil
         case .bulk(let bytes?):
@@ -59,14 +87,22 @@ public struct RedisTier: SharedTier {
     }
 
     public func write(_ key: [UInt8], _ bytes: [UInt8], expireMillis: Int64?) throws {
-        try client.set(prefix + key, bytes, expireMillis: expireMillis)
+        let k = prefix + key
+        let reply = try run([RedisClient.setCommand(k, bytes, expireMillis: expireMillis)], key: k)[0]
+        if case .error(let message) = reply { throw RedisError.server(message) }
+        guard case .simple = reply else { throw RedisError.protocolError("SET") }
     }
 
     public func remove(_ key: [UInt8]) throws {
-        try client.delete([prefix + key])
+        let k = prefix + key
+        let reply = try run([[Array("DEL".utf8), k]], key: k)[0]
+        if case .error(let message) = reply { throw RedisError.server(message) }
     }
 
     public func probe() throws {
-        try client.ping()
+        switch connection {
+        case .standalone(let client): try client.ping()
+        case .cluster(let client): try client.ping()
+        }
     }
 }
