@@ -120,12 +120,18 @@ if withRemote {
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Child process of the shared-tier tests (a "machine": its own cache directory and tier).
+        .executableTarget(
+            name: "cask-remote-worker",
+            dependencies: ["Cask", "CaskRemote"],
+            path: "Sources/CaskRemoteWorker"
+        ),
         // Remote sources against servers the tests start on loopback (Servers/: a Python origin
         // server, and SeaweedFS's S3 gateway when `weed` is installed).
         .testTarget(
             name: "CaskRemoteTests",
             dependencies: [
-                "CaskRemote", "CaskTestSupport", "cask",
+                "CaskRemote", "CaskTestSupport", "cask", "cask-remote-worker",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -40,6 +40,8 @@ public final class Cache: Sendable {
     package let clock: any CacheClock
     let coder: any CacheCoder
     let isTemporary: Bool
+    /// See ``attachSecondTier(_:)``.
+    let secondTierSlot = Locked(SecondTierSlot())
 
     /// Opens (creating if needed) the cache in `directory`.
     ///

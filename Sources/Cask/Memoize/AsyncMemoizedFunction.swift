@@ -78,7 +78,7 @@ public struct AsyncMemoizedFunction<each A, Output: Codable & Sendable>: Sendabl
     }
 
     func locked(_ key: [UInt8], force: Bool, seen: Double?, _ arguments: repeat each A) async throws -> Output {
-        guard core.stampede.crossProcessLock else { return try await compute(key, repeat each arguments) }
+        guard core.stampede.crossProcessLock else { return try await compute(key, force: force, repeat each arguments) }
         let path = try core.lockPath(key)
         if LockOwners.isHeldByCurrentContext(path) { return try await underLock(key, force: force, seen: seen, repeat each arguments) }
         let lock = try LockFileHandle(path: path)
@@ -109,10 +109,44 @@ public struct AsyncMemoizedFunction<each A, Output: Codable & Sendable>: Sendabl
            info?.computedAt != seen {
             return v
         }
-        return try await compute(key, repeat each arguments)
+        return try await compute(key, force: force, repeat each arguments)
     }
 
-    func compute(_ key: [UInt8], _ arguments: repeat each A) async throws -> Output {
+    /// As ``MemoizedFunction``'s: the tier's calls run off the cooperative pool, and the wait for
+    /// another's lease sleeps the task (cancellation ends it).
+    func compute(_ key: [UInt8], force: Bool, _ arguments: repeat each A) async throws -> Output {
+        let core = core
+        guard let tier = core.cache.secondTier else { return try await run(key, repeat each arguments) }
+        if !force {
+            let token = MemoCore<(repeat each A), Output>.leaseToken()
+            let since = ContinuousClock.now
+            waiting: while true {
+                switch try await core.cache.offload({ try core.tierStep(tier, key, token: token, waitingSince: since) }) {
+                case .serve(let v): return v
+                case .compute(let leased):
+                    do {
+                        let value = try await run(key, repeat each arguments)
+                        try await core.cache.offload {
+                            tier.publish(rawKey: key)
+                            if leased { tier.releaseLease(rawKey: key, token: token) }
+                        }
+                        return value
+                    } catch {
+                        if leased { try? await core.cache.offload { tier.releaseLease(rawKey: key, token: token) } }
+                        throw error
+                    }
+                case .wait:
+                    try await Task.sleep(for: MemoCore<(repeat each A), Output>.tierPollInterval)
+                    continue waiting
+                }
+            }
+        }
+        let value = try await run(key, repeat each arguments)
+        try await core.cache.offload { tier.publish(rawKey: key) }
+        return value
+    }
+
+    func run(_ key: [UInt8], _ arguments: repeat each A) async throws -> Output {
         let core = core
         let fingerprints = try await core.cache.offload { try core.fingerprints() }
         let start = core.cache.now

@@ -32,12 +32,21 @@ public struct StampedeProtection: Sendable, Equatable {
     /// period). `beta` 1 is the paper's default; larger recomputes earlier. Nil (default): off.
     public var earlyRecomputationBeta: Double?
 
+    /// With a ``SecondTier`` attached to the cache: how long a lease in the tier on computing a
+    /// call lasts. A call that misses locally and in the tier takes the lease and computes; the
+    /// callers on other machines (or processes) that miss meanwhile wait for its result, looking in
+    /// the tier every 20 ms, and compute themselves if the tier does not answer or after twice
+    /// the lease. A holder that dies is replaced when its lease expires; a computation longer
+    /// than the lease may run on two machines. Nil: no lease, every machine that misses computes.
+    public var sharedLease: Duration?
+
     public init(singleFlight: Bool = true, crossProcessLock: Bool = false, serveStale: Bool = false,
-                earlyRecomputationBeta: Double? = nil) {
+                earlyRecomputationBeta: Double? = nil, sharedLease: Duration? = .seconds(30)) {
         self.singleFlight = singleFlight
         self.crossProcessLock = crossProcessLock
         self.serveStale = serveStale
         self.earlyRecomputationBeta = earlyRecomputationBeta
+        self.sharedLease = sharedLease
     }
 }
 
@@ -148,6 +157,43 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
         let ttl: Expiry? = end == .max ? nil : Expiry(seconds: max(0.000_001, Double(end - now) / 1e6))
         try cache.store(key, .bytes, envelope.encoded(), expire: ttl, tag: engineTag)
         if trackAccess { try cache.setBookkeeping(MemoAccess.key(key), nil) }
+    }
+
+    /// The next step of a miss with a second tier: serve what the tier has (once it passes the
+    /// validity policies here), compute (holding the lease or without one), or wait for the lease's
+    /// holder. `waitingSince` bounds the wait at twice the lease.
+    func tierStep(_ tier: any SecondTier, _ key: [UInt8], token: [UInt8], waitingSince: ContinuousClock.Instant) throws -> TierStep {
+        if tier.fill(rawKey: key), case .hit(let v) = try lookup(key, countHit: false, early: false).0 { return .serve(v) }
+        guard let lease = stampede.sharedLease else { return .compute(leased: false) }
+        switch tier.acquireLease(rawKey: key, token: token, for: lease) {
+        case .unavailable:
+            return .compute(leased: false)
+        case .acquired:
+            // Published between the look and the lease: serve that.
+            if tier.fill(rawKey: key), case .hit(let v) = try lookup(key, countHit: false, early: false).0 {
+                tier.releaseLease(rawKey: key, token: token)
+                return .serve(v)
+            }
+            return .compute(leased: true)
+        case .heldElsewhere:
+            return ContinuousClock.now - waitingSince < lease * 2 ? .wait : .compute(leased: false)
+        }
+    }
+
+    enum TierStep: Sendable {
+        case serve(Output)
+        case compute(leased: Bool)
+        case wait
+    }
+
+    /// How long a caller waiting for another's lease sleeps between looks in the tier.
+    static var tierPollInterval: Duration { .milliseconds(20) }
+
+    /// A lease token: 16 random bytes as hex, unique to one call.
+    static func leaseToken() -> [UInt8] {
+        var g = SystemRandomNumberGenerator()
+        let hex = Array("0123456789abcdef".utf8)
+        return (0..<32).map { _ in hex[Int(g.next() % 16)] }
     }
 
     func readAccess(_ key: [UInt8]) throws -> (Int64, Int64)? {

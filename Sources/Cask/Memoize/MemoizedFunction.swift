@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CaskStore
 /// A function whose results are kept in a ``Cache``: a call with arguments seen before returns the
 /// stored result instead of running the function. Made by
@@ -83,7 +88,7 @@ public struct MemoizedFunction<each A, Output: Codable & Sendable>: Sendable {
     }
 
     func locked(_ key: [UInt8], force: Bool, seen: Double?, _ arguments: repeat each A) throws -> Output {
-        guard core.stampede.crossProcessLock else { return try compute(key, repeat each arguments) }
+        guard core.stampede.crossProcessLock else { return try compute(key, force: force, repeat each arguments) }
         let path = try core.lockPath(key)
         // This thread already holds the stripe (a memoized call inside a memoized call).
         if LockOwners.isHeldByCurrentContext(path) { return try underLock(key, force: force, seen: seen, repeat each arguments) }
@@ -108,10 +113,37 @@ public struct MemoizedFunction<each A, Output: Codable & Sendable>: Sendable {
         if !force, case (.hit(let v), let info) = try core.lookup(key, countHit: false, early: false), info?.computedAt != seen {
             return v
         }
-        return try compute(key, repeat each arguments)
+        return try compute(key, force: force, repeat each arguments)
     }
 
-    func compute(_ key: [UInt8], _ arguments: repeat each A) throws -> Output {
+    /// Computes and stores — with a second tier, unless forced, after looking there and under its
+    /// lease (``MemoCore/tierStep(_:_:token:waitingSince:)``); what is computed is published.
+    func compute(_ key: [UInt8], force: Bool, _ arguments: repeat each A) throws -> Output {
+        guard let tier = core.cache.secondTier else { return try run(key, repeat each arguments) }
+        if !force {
+            let token = MemoCore<(repeat each A), Output>.leaseToken()
+            let since = ContinuousClock.now
+            waiting: while true {
+                switch try core.tierStep(tier, key, token: token, waitingSince: since) {
+                case .serve(let v): return v
+                case .compute(let leased):
+                    defer { if leased { tier.releaseLease(rawKey: key, token: token) } }
+                    let value = try run(key, repeat each arguments)
+                    tier.publish(rawKey: key)
+                    return value
+                case .wait:
+                    let (s, a) = MemoCore<(repeat each A), Output>.tierPollInterval.components
+                    usleep(UInt32(s * 1_000_000 + a / 1_000_000_000_000))
+                    continue waiting
+                }
+            }
+        }
+        let value = try run(key, repeat each arguments)
+        tier.publish(rawKey: key)
+        return value
+    }
+
+    func run(_ key: [UInt8], _ arguments: repeat each A) throws -> Output {
         let fingerprints = try core.fingerprints()
         let start = core.cache.now
         let value = try body(self, repeat each arguments)

@@ -58,6 +58,7 @@ final class LockFileHandle: Sendable {
     /// `/proc/self/fdinfo/<fd>` (a `lock:` line lists a lock of this open file description);
     /// nil where that cannot be read.
     func holdsLockPerKernel() -> Bool? {
+        #if os(Linux)
         var fd: Int32
         repeat { fd = open("/proc/self/fdinfo/\(self.fd)", O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
         guard fd >= 0 else { return nil }
@@ -77,6 +78,9 @@ final class LockFileHandle: Sendable {
             if Array(text[i..<(i + marker.count)]) == marker { return true }
         }
         return false
+        #else
+        return nil
+        #endif
     }
 
     /// Waits (blocking the thread) until the lock is free, then takes it.

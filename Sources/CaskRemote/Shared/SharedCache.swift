@@ -39,7 +39,11 @@ public struct SharedBreakerSettings: Sendable, Equatable {
 /// tier and keeps what it finds locally (same encoding and tag, the tier's remaining expiry).
 /// Writes and deletes go to both. The tier never fails a call: its errors and timeouts are
 /// counted, and after repeated failures a circuit breaker skips it until a probe succeeds.
-public final class SharedCache: Sendable {
+///
+/// It attaches itself to its cache as the cache's ``SecondTier`` (for as long as it lives), so the
+/// cache's memoized functions look in the tier on a miss, publish what they compute, and take a
+/// lease in the tier so that one machine computes a call that several miss at once.
+public final class SharedCache: SecondTier {
     public let cache: Cache
     public let tier: any SharedTier
     public let breaker: SharedBreakerSettings
@@ -56,6 +60,7 @@ public final class SharedCache: Sendable {
         self.cache = cache
         self.tier = tier
         self.breaker = breaker
+        cache.attachSecondTier(self)
     }
 
     private var clock: any CacheClock { cache.clock }
@@ -138,6 +143,23 @@ public final class SharedCache: Sendable {
         }
         let bytes = SharedEnvelope(value: stored.value, expireTime: stored.expireTime, tag: stored.tag).encoded()
         _ = attempt { try tier.write(key, bytes, expireMillis: millis) }
+    }
+
+    // MARK: Second tier of the cache's memoized functions
+
+    public func fill(rawKey: [UInt8]) -> Bool { (try? fill(rawKey)) ?? false }
+
+    public func publish(rawKey: [UInt8]) { publish(rawKey) }
+
+    public func acquireLease(rawKey: [UInt8], token: [UInt8], for duration: Duration) -> SecondTierLease {
+        let (s, a) = duration.components
+        let millis = max(1, s * 1000 + a / 1_000_000_000_000_000)
+        guard let taken = attempt({ try tier.acquireLease(rawKey, token: token, millis: millis) }) else { return .unavailable }
+        return taken ? .acquired : .heldElsewhere
+    }
+
+    public func releaseLease(rawKey: [UInt8], token: [UInt8]) {
+        _ = attempt { try tier.releaseLease(rawKey, token: token) }
     }
 
     // MARK: Circuit breaker

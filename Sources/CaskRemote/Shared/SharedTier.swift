@@ -22,6 +22,11 @@ public protocol SharedTier: Sendable {
     func remove(_ key: [UInt8]) throws
     /// A cheap call that succeeds only if the tier answers (the circuit breaker's probe).
     func probe() throws
+    /// Takes the lease on `key` for `token` for `millis` milliseconds unless it is held; whether
+    /// it was taken.
+    func acquireLease(_ key: [UInt8], token: [UInt8], millis: Int64) throws -> Bool
+    /// Removes the lease on `key` if `token` holds it.
+    func releaseLease(_ key: [UInt8], token: [UInt8]) throws
 }
 
 /// A shared tier on Redis — one standalone server or a Redis Cluster: each entry a string key
@@ -38,6 +43,11 @@ public struct RedisTier: SharedTier {
     public let connection: Connection
     /// Put before every key, so several caches (or other applications) can share one database.
     public let prefix: [UInt8]
+    /// Put before the key of a lease: the prefix with `-lease:` in place of a final `:` (else
+    /// `-lease:` appended), so a lease never has an entry's key.
+    public var leasePrefix: [UInt8] {
+        (prefix.last == UInt8(ascii: ":") ? Array(prefix.dropLast()) : prefix) + Array("-lease:".utf8)
+    }
 
     public init(configuration: RedisConfiguration, prefix: String = "cask:") {
         connection = .standalone(RedisClient(configuration))
@@ -98,6 +108,30 @@ public struct RedisTier: SharedTier {
         let reply = try run([[Array("DEL".utf8), k]], key: k)[0]
         if case .error(let message) = reply { throw RedisError.server(message) }
     }
+
+    /// `SET <lease key> token NX PX millis`.
+    public func acquireLease(_ key: [UInt8], token: [UInt8], millis: Int64) throws -> Bool {
+        let k = leasePrefix + key
+        let reply = try run([[Array("SET".utf8), k, token, Array("NX".utf8), Array("PX".utf8), Array(String(max(millis, 1)).utf8)]], key: k)[0]
+        switch reply {
+        case .simple: return true
+        case .bulk(nil): return false
+        case .error(let message): throw RedisError.server(message)
+        default: throw RedisError.protocolError("SET NX")
+        }
+    }
+
+    /// Deletes the lease key only if it still holds `token` (a script, so the check and the
+    /// delete are one step).
+    public func releaseLease(_ key: [UInt8], token: [UInt8]) throws {
+        let k = leasePrefix + key
+        let reply = try run([[Array("EVAL".utf8), Self.releaseScript, Array("1".utf8), k, token]], key: k)[0]
+        if case .error(let message) = reply { throw RedisError.server(message) }
+    }
+
+    static let releaseScript = Array("""
+        if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0
+        """.utf8)
 
     public func probe() throws {
         switch connection {

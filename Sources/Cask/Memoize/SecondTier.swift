@@ -1,0 +1,50 @@
+import CaskStore
+
+/// A store that several caches share behind their local one — a *second tier* — as the typed
+/// layer sees it. `Cask` only calls these hooks; `CaskRemote`'s `SharedCache` implements them
+/// (over Redis) and attaches itself to its cache with ``Cache/attachSecondTier(_:)``.
+///
+/// With a second tier attached, a memoized function of the cache that misses locally looks in the
+/// tier before computing, publishes what it computes, and (``StampedeProtection/sharedLease``)
+/// takes a lease in the tier so that of several machines missing one call at once, one computes
+/// and the others wait for its result. The hooks never throw: a tier that fails behaves as one
+/// that does not have the entry (its implementation counts the failure).
+public protocol SecondTier: AnyObject, Sendable {
+    /// On a local miss of `rawKey` (a canonical key's bytes): copies the tier's entry, if there is
+    /// one, into the local cache. Whether it did.
+    func fill(rawKey: [UInt8]) -> Bool
+    /// After a local write of `rawKey`: sends the local entry to the tier.
+    func publish(rawKey: [UInt8])
+    /// Takes the lease on computing `rawKey` for `duration` unless another holder has it.
+    func acquireLease(rawKey: [UInt8], token: [UInt8], for duration: Duration) -> SecondTierLease
+    /// Gives the lease back if `token` still holds it (a lease that expired and was taken by
+    /// another holder is left alone).
+    func releaseLease(rawKey: [UInt8], token: [UInt8])
+}
+
+/// The answer to ``SecondTier/acquireLease(rawKey:token:for:)``.
+public enum SecondTierLease: Sendable, Equatable {
+    /// This caller holds the lease: compute, publish, release.
+    case acquired
+    /// Another caller (on this machine or another) holds it: wait for its result.
+    case heldElsewhere
+    /// The tier did not answer: compute without a lease.
+    case unavailable
+}
+
+/// The cache's second tier, held weakly (the tier holds the cache).
+struct SecondTierSlot: @unchecked Sendable {
+    // @unchecked: only read and written under the `Locked` that holds it.
+    weak var tier: (any SecondTier)?
+}
+
+extension Cache {
+    /// Makes `tier` this cache's second tier (nil detaches it). The cache holds it weakly: it is
+    /// attached for as long as its owner keeps it.
+    public func attachSecondTier(_ tier: (any SecondTier)?) {
+        secondTierSlot.withLock { $0.tier = tier }
+    }
+
+    /// The attached second tier, if any.
+    public var secondTier: (any SecondTier)? { secondTierSlot.withLock { $0.tier } }
+}
