@@ -16,6 +16,13 @@ public struct CacheStatistics: Sendable, Equatable {
     public var volume: Int
     /// Figures per shard.
     public var shards: [ShardStatistics]
+    /// Local misses the second tier answered (``SecondTier``; counted by every process of the
+    /// directory since the machine started, like the other counters).
+    public var sharedHits: UInt64 = 0
+    /// Local misses the second tier did not have either.
+    public var sharedMisses: UInt64 = 0
+    /// Calls to the second tier that failed or timed out.
+    public var sharedErrors: UInt64 = 0
 }
 
 extension Cache {
@@ -61,7 +68,8 @@ extension Cache {
         let c = store.counters
         return CacheStatistics(hits: c.hits, misses: c.misses, evictions: c.evictions, expirations: c.expirations,
                                count: shards.reduce(0) { $0 + $1.count },
-                               volume: shards.reduce(0) { $0 + $1.logBytes + $1.valueFileBytes }, shards: shards)
+                               volume: shards.reduce(0) { $0 + $1.logBytes + $1.valueFileBytes }, shards: shards,
+                               sharedHits: c.tierHits, sharedMisses: c.tierMisses, sharedErrors: c.tierErrors)
     }
 
     /// Sets hits, misses, evictions and expirations back to zero.

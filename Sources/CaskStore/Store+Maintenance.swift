@@ -26,6 +26,17 @@ public struct StoreCounters: Sendable, Equatable {
     public var evictions: UInt64 = 0
     /// Expired entries removed.
     public var expirations: UInt64 = 0
+    /// Local misses a second tier (shared by several caches) answered.
+    public var tierHits: UInt64 = 0
+    /// Local misses the second tier did not have either.
+    public var tierMisses: UInt64 = 0
+    /// Calls to the second tier that failed or timed out.
+    public var tierErrors: UInt64 = 0
+}
+
+/// What a second tier did, for ``Store/countTier(_:)``.
+package enum TierEvent: Sendable {
+    case hit, miss, error
 }
 
 /// A live entry as listed in store order.
@@ -67,8 +78,21 @@ extension Store {
             c.misses += s.shared.load(.misses)
             c.evictions += s.shared.load(.evictions)
             c.expirations += s.shared.load(.expirations)
+            c.tierHits += s.shared.load(.tierHits)
+            c.tierMisses += s.shared.load(.tierMisses)
+            c.tierErrors += s.shared.load(.tierErrors)
         }
         return c
+    }
+
+    /// Counts one event of the cache's second tier (in shard 0's shared header).
+    package func countTier(_ event: TierEvent) {
+        let field: SharedHeader.Field = switch event {
+        case .hit: .tierHits
+        case .miss: .tierMisses
+        case .error: .tierErrors
+        }
+        shards[0].shared.add(field, 1)
     }
 
     /// Sets the shared counters to zero.
@@ -78,6 +102,9 @@ extension Store {
             s.shared.store(.misses, 0)
             s.shared.store(.evictions, 0)
             s.shared.store(.expirations, 0)
+            s.shared.store(.tierHits, 0)
+            s.shared.store(.tierMisses, 0)
+            s.shared.store(.tierErrors, 0)
         }
     }
 

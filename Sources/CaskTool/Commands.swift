@@ -21,8 +21,10 @@ struct SetCommand: ParsableCommand {
 
     func run() throws {
         let cache = try location.open(create: true, durability: sync ? .always : nil)
+        let tier = try location.openSharedTier(cache)
         let bytes = value.map { Array($0.utf8) } ?? readStandardInput()
         try cache.set(key, bytes, expire: expire.map(Expiry.init(seconds:)), tag: tag)
+        tier?.publish(rawKey: key.cacheKeyBytes)
         try cache.close()
     }
 }
@@ -36,7 +38,10 @@ struct GetCommand: ParsableCommand {
 
     func run() throws {
         let cache = try location.open()
-        guard let entry = try cache.storedValue(key) else {
+        let tier = try location.openSharedTier(cache)
+        var found = try cache.storedValue(key)
+        if found == nil, let tier, tier.fill(rawKey: key.cacheKeyBytes) { found = try cache.storedValue(key) }
+        guard let entry = found else {
             throw ToolFailure(message: "\(key): not found", code: ExitCode.notFound)
         }
         if meta {
@@ -58,7 +63,10 @@ struct DeleteCommand: ParsableCommand {
 
     func run() throws {
         let cache = try location.open()
-        guard try cache.delete(key) else { throw ToolFailure(message: "\(key): not found", code: ExitCode.notFound) }
+        let tier = try location.openSharedTier(cache)
+        let local = try cache.delete(key)
+        let remote = tier?.remove(rawKey: key.cacheKeyBytes) ?? false
+        guard local || remote else { throw ToolFailure(message: "\(key): not found", code: ExitCode.notFound) }
     }
 }
 
@@ -90,6 +98,7 @@ struct StatsCommand: ParsableCommand {
 
     func run() throws {
         let cache = try location.open()
+        _ = try location.openSharedTier(cache)   // validates --shared; the counters are the directory's
         let s = try cache.stats()
         let c = cache.configuration
         if json {
@@ -101,6 +110,7 @@ struct StatsCommand: ParsableCommand {
                 "count": s.count, "volume": s.volume, "hits": s.hits, "misses": s.misses, "evictions": s.evictions,
                 "expirations": s.expirations, "shards": shards, "size_limit": c.sizeLimit,
                 "eviction_policy": c.evictionPolicy.rawValue, "statistics": c.statistics,
+                "shared_hits": s.sharedHits, "shared_misses": s.sharedMisses, "shared_errors": s.sharedErrors,
             ] as [String: Any]))
             return
         }
@@ -112,6 +122,7 @@ struct StatsCommand: ParsableCommand {
         print("misses       \(s.misses)")
         print("evictions    \(s.evictions)")
         print("expirations  \(s.expirations)")
+        print("shared tier  \(s.sharedHits) hits, \(s.sharedMisses) misses, \(s.sharedErrors) errors")
         print("size limit   \(c.sizeLimit) bytes, policy \(c.evictionPolicy.rawValue)")
         print("shards       \(s.shards.count)")
         for sh in s.shards {
@@ -126,7 +137,12 @@ struct EvictCommand: ParsableCommand {
     @OptionGroup var location: CacheLocation
     @Option(help: "The tag.") var tag: String
 
-    func run() throws { print(try location.open().evict(tag: tag)) }
+    func run() throws {
+        let cache = try location.open()
+        let tier = try location.openSharedTier(cache)
+        print(try cache.evict(tag: tag))
+        if let tier { try reportShared(tier.removeTagged(tag)) }
+    }
 }
 
 struct ExpireCommand: ParsableCommand {
@@ -140,7 +156,12 @@ struct ClearCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "clear", abstract: "Remove every entry; prints how many.")
     @OptionGroup var location: CacheLocation
 
-    func run() throws { print(try location.open().clear()) }
+    func run() throws {
+        let cache = try location.open()
+        let tier = try location.openSharedTier(cache)
+        print(try cache.clear())
+        if let tier { try reportShared(tier.removeAll()) }
+    }
 }
 
 struct CompactCommand: ParsableCommand {

@@ -16,6 +16,7 @@ struct ImportCommand: ParsableCommand {
 
     func run() throws {
         let cache = try location.open(create: true, durability: sync.durability)
+        let tier = try location.openSharedTier(cache)
         var failed = 0
         var done = 0
         var lineNumber = 0
@@ -31,6 +32,7 @@ struct ImportCommand: ParsableCommand {
                 let parsed = try JSONLine(parsing: Data(text))
                 do {
                     try parsed.store(in: cache)
+                    if case .entry(let key, _) = parsed.content { tier?.publish(rawKey: key) }
                 } catch let e as CaskError where e.code == .invalidArgument {
                     // Bad input of this line only (a key, tag or value over a limit): skip it.
                     throw LineError(message: e.description)

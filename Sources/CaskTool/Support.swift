@@ -56,6 +56,11 @@ struct CacheLocation: ParsableArguments {
     @Option(help: "Number of shards, used only when the cache is created.")
     var shards: Int?
 
+    @Option(help: ArgumentHelp("A shared tier behind the cache: redis://[[user]:password@]host[:port][/db] or redis-cluster://host:port[,host:port…].",
+                               discussion: "get fills a local miss from it, set and delete go to both; other commands work on the local cache.",
+                               valueName: "url"))
+    var shared: String?
+
     func validate() throws {
         if let shards, !(1...256).contains(shards) { throw ValidationError("--shards must be 1...256") }
     }

@@ -10,27 +10,11 @@ import Darwin
 /// `cask fetch` as scripts use it: output, JSON fields and exit codes.
 @Suite("cask fetch", .serialized)
 struct FetchToolTests {
-    struct Run {
-        var status: Int32
-        var stdout: String
-    }
+    typealias Run = CaskRun
 
-    func cask(_ args: [String]) throws -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: builtExecutable("cask"))
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: data, as: UTF8.self))
-    }
+    func cask(_ args: [String]) throws -> Run { try runCask(args) }
 
-    func json(_ run: Run) throws -> [String: Any] {
-        try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
-    }
+    func json(_ run: Run) throws -> [String: Any] { try run.json() }
 
     /// An object over an entry's share of the size limit exits 2 with nothing stored; `--size-limit`
     /// stores a larger limit in the cache's settings, and then the object fits.

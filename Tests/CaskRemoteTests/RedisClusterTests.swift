@@ -193,3 +193,23 @@ final class ClusterMachine: @unchecked Sendable {
 
     deinit { try? shared.cache.close() }
 }
+
+extension RedisClusterTests {
+    /// `evict(tag:)` and `clear()` reach every master of the cluster.
+    @Test func evictAndClearReachEveryNode() throws {
+        let cluster = try RedisClusterServer()
+        defer { cluster.stop() }
+        let a = try ClusterMachine(cluster), b = try ClusterMachine(cluster)
+        for i in 0..<90 { try a.shared.set("e\(i)", i, tag: i % 3 == 0 ? "third" : nil) }
+        #expect(try a.shared.evict(tag: "third") == 30)
+        for i in 0..<90 { #expect(try b.shared.get("e\(i)", as: Int.self) == (i % 3 == 0 ? nil : i)) }
+        let c = try ClusterMachine(cluster)
+        #expect(try c.shared.clear() == 0)          // nothing local; 60 shared entries removed
+        for i in 0..<3 {
+            guard case .integer(let n) = try cluster.direct(i).command([bytes("DBSIZE")]) else { continue }
+            #expect(n == 0, "node \(i) still holds \(n) keys")
+        }
+        #expect(a.shared.statistics.errors == 0 && c.shared.statistics.errors == 0)
+        withExtendedLifetime(b) {}
+    }
+}

@@ -15,6 +15,12 @@ public protocol SecondTier: AnyObject, Sendable {
     func fill(rawKey: [UInt8]) -> Bool
     /// After a local write of `rawKey`: sends the local entry to the tier.
     func publish(rawKey: [UInt8])
+    /// Removes `rawKey` from the tier; whether the tier had it (false also when it failed).
+    func remove(rawKey: [UInt8]) -> Bool
+    /// Removes every entry of the tier tagged `tag`; how many, or nil if the tier failed.
+    func removeTagged(_ tag: String) -> Int?
+    /// Removes every entry of the tier; how many, or nil if the tier failed.
+    func removeAll() -> Int?
     /// Takes the lease on computing `rawKey` for `duration` unless another holder has it.
     func acquireLease(rawKey: [UInt8], token: [UInt8], for duration: Duration) -> SecondTierLease
     /// Gives the lease back if `token` still holds it (a lease that expired and was taken by
@@ -32,6 +38,16 @@ public enum SecondTierLease: Sendable, Equatable {
     case unavailable
 }
 
+/// What a second tier did, as ``Cache/countSecondTier(_:)`` records it.
+public enum SecondTierEvent: Sendable {
+    /// A local miss the tier answered.
+    case hit
+    /// A local miss the tier did not have either.
+    case miss
+    /// A call to the tier that failed or timed out.
+    case error
+}
+
 /// The cache's second tier, held weakly (the tier holds the cache).
 struct SecondTierSlot: @unchecked Sendable {
     // @unchecked: only read and written under the `Locked` that holds it.
@@ -43,6 +59,16 @@ extension Cache {
     /// attached for as long as its owner keeps it.
     public func attachSecondTier(_ tier: (any SecondTier)?) {
         secondTierSlot.withLock { $0.tier = tier }
+    }
+
+    /// Counts an event of this cache's second tier in the directory's shared counters
+    /// (``CacheStatistics/sharedHits`` and its neighbors; all processes add to them).
+    public func countSecondTier(_ event: SecondTierEvent) {
+        switch event {
+        case .hit: store.countTier(.hit)
+        case .miss: store.countTier(.miss)
+        case .error: store.countTier(.error)
+        }
     }
 
     /// The attached second tier, if any.

@@ -107,6 +107,21 @@ public final class RedisClusterClient: Sendable {
         for client in clients { client.disconnect() }
     }
 
+    /// The masters of the cluster (the nodes serving slots), after reading the slot map if it is
+    /// stale or unknown.
+    /// - Throws: ``RedisError/connection(_:errno:)`` if no node is known.
+    public func masters() throws(RedisError) -> [RedisNode] {
+        refreshIfStale(deadline: ContinuousClock.now + configuration.timeout)
+        var seen: [RedisNode] = []
+        for node in state.withLock({ $0.slots }).compactMap({ $0 }) where !seen.contains(node) { seen.append(node) }
+        guard !seen.isEmpty else { throw .connection("no node of the cluster is known", errno: 0) }
+        return seen
+    }
+
+    /// The connection to `node` (for commands meant for one node, such as `SCAN`; no redirects
+    /// are followed on it).
+    public func connection(to node: RedisNode) -> RedisClient { client(for: node) }
+
     private func client(for node: RedisNode) -> RedisClient {
         state.withLock { s in
             if let existing = s.clients[node] { return existing }

@@ -91,7 +91,7 @@ public final class SharedCache: SecondTier {
     private func fill(_ key: [UInt8]) throws -> Bool {
         guard let found = attempt({ try tier.read(key) }) else { return false }
         guard let record = found, let envelope = SharedEnvelope(decoding: record.bytes) else {
-            state.withLock { $0.statistics.misses += 1 }
+            count(.miss)
             return false
         }
         var remaining: Double?
@@ -101,12 +101,24 @@ public final class SharedCache: SecondTier {
             remaining = expireTime - clock.now
         }
         if let r = remaining, r <= 0 {
-            state.withLock { $0.statistics.misses += 1 }
+            count(.miss)
             return false
         }
         try cache.setStored(rawKey: key, envelope.value, expire: remaining.map { .seconds($0) }, tag: envelope.tag)
-        state.withLock { $0.statistics.hits += 1 }
+        count(.hit)
         return true
+    }
+
+    /// Counts in this object's statistics and in the cache directory's shared counters.
+    private func count(_ event: SecondTierEvent) {
+        state.withLock { s in
+            switch event {
+            case .hit: s.statistics.hits += 1
+            case .miss: s.statistics.misses += 1
+            case .error: s.statistics.errors += 1
+            }
+        }
+        cache.countSecondTier(event)
     }
 
     // MARK: Writing
@@ -142,7 +154,24 @@ public final class SharedCache: SecondTier {
             millis = left < 9e15 ? Int64(left) : nil
         }
         let bytes = SharedEnvelope(value: stored.value, expireTime: stored.expireTime, tag: stored.tag).encoded()
-        _ = attempt { try tier.write(key, bytes, expireMillis: millis) }
+        _ = attempt { try tier.write(key, bytes, expireMillis: millis, tag: stored.tag) }
+    }
+
+    /// Removes every entry tagged `tag` locally and from the tier; how many there were locally.
+    @discardableResult
+    public func evict(tag: String) throws -> Int {
+        let removed = try cache.evict(tag: tag)
+        _ = attempt { try tier.removeTagged(tag) }
+        return removed
+    }
+
+    /// Removes every entry locally and every entry of the tier (all machines' shared entries;
+    /// their local copies stay until they expire or are removed there); how many there were locally.
+    @discardableResult
+    public func clear() throws -> Int {
+        let removed = try cache.clear()
+        _ = attempt { try tier.removeAll() }
+        return removed
     }
 
     // MARK: Second tier of the cache's memoized functions
@@ -150,6 +179,12 @@ public final class SharedCache: SecondTier {
     public func fill(rawKey: [UInt8]) -> Bool { (try? fill(rawKey)) ?? false }
 
     public func publish(rawKey: [UInt8]) { publish(rawKey) }
+
+    public func remove(rawKey: [UInt8]) -> Bool { attempt { try tier.remove(rawKey) } ?? false }
+
+    public func removeTagged(_ tag: String) -> Int? { attempt { try tier.removeTagged(tag) } }
+
+    public func removeAll() -> Int? { attempt { try tier.removeAll() } }
 
     public func acquireLease(rawKey: [UInt8], token: [UInt8], for duration: Duration) -> SecondTierLease {
         let (s, a) = duration.components
@@ -205,6 +240,7 @@ public final class SharedCache: SecondTier {
 
     private func failed() {
         let now = ContinuousClock.now
+        cache.countSecondTier(.error)
         state.withLock { s in
             s.statistics.errors += 1
             s.consecutiveFailures += 1

@@ -19,6 +19,8 @@ import CCaskSupport
 ///     80 u64 boot id hash of the boot that initialized this header
 ///     88 u64 pid of the lock holder between starting a manifest change (roll, compaction commit,
 ///            clear) and publishing it (0 when none is in flight; see `Shard.completeManifestChange`)
+///     96 u64 second-tier hits   104 u64 second-tier misses   112 u64 second-tier errors (shard 0's
+///            header only; counted by the typed layer's shared tier, see `Store.countTier`)
 ///
 /// All fields are accessed with C11 atomics (acquire loads, release stores). The page is given
 /// real disk blocks (fallocate, else zeros written) before it is mapped, and the file is never
@@ -32,6 +34,7 @@ package final class SharedHeader: @unchecked Sendable {
     enum Field: Int {
         case version = 8, position = 16, durable = 24, writer = 32, nextSequence = 40
         case hits = 48, misses = 56, evictions = 64, expirations = 72, bootID = 80, manifestChange = 88
+        case tierHits = 96, tierMisses = 104, tierErrors = 112
     }
 
     init(mapping: UnsafeMutableRawPointer) { base = mapping }

@@ -1,0 +1,39 @@
+import Cask
+#if canImport(CaskRemote)
+import CaskRemote
+#endif
+
+extension CacheLocation {
+    /// The shared tier `--shared` names, attached to `cache` for this command; nil without the
+    /// option. `redis://…` and `redis-cluster://…` URLs; the tier's calls are bounded by 50 ms
+    /// each and never fail the command (they are counted in the cache's statistics).
+    /// - Throws: ``ToolFailure`` (usage) for a URL that is not one of those, or in a build without
+    ///   the remote module.
+    func openSharedTier(_ cache: Cache) throws -> (any SecondTier)? {
+        guard let url = shared else { return nil }
+        #if canImport(CaskRemote)
+        guard url.hasPrefix("redis://") || url.hasPrefix("redis-cluster://") else {
+            throw ToolFailure(message: "--shared: \(url): expected redis://host[:port] or redis-cluster://host:port[,host:port…]",
+                              code: ExitCode.usage)
+        }
+        do {
+            return SharedCache(cache: cache, tier: try RedisTier(url: url))
+        } catch {
+            throw ToolFailure(message: "--shared: \(error)", code: ExitCode.usage)
+        }
+        #else
+        throw ToolFailure(message: "--shared: this cask was built without the remote module (CASK_WITHOUT_REMOTE)",
+                          code: ExitCode.usage)
+        #endif
+    }
+}
+
+/// After a local removal with `--shared`: prints `shared <n>` (entries removed from the tier), or
+/// fails (exit 4) if the tier did not answer — the local removal stands.
+func reportShared(_ removed: Int?) throws {
+    guard let removed else {
+        throw ToolFailure(message: "--shared: the shared tier did not answer; removed from the local cache only",
+                          code: ExitCode.failure)
+    }
+    print("shared \(removed)")
+}

@@ -1,0 +1,58 @@
+import CaskTestSupport
+import Foundation
+import Testing
+
+/// `--shared URL` on the `cask` tool: two directories sharing one Redis server.
+@Suite("cask --shared", .enabled(if: RedisServer.isAvailable), .serialized)
+struct SharedToolTests {
+    @Test func twoDirectoriesShareThroughTheTool() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let dir = TemporaryDirectory("cask-shared-tool")
+        let (a, b) = (dir.sub("a"), dir.sub("b"))
+        let url = "redis://127.0.0.1:\(server.port)"
+        #expect(try runCask(["set", a, "greeting", "hello", "--tag", "t", "--shared", url]).status == 0)
+        #expect(try runCask(["set", a, "other", "x", "--shared", url]).status == 0)
+        #expect(try runCask(["set", b, "local-only", "y"]).status == 0)
+        #expect(try runCask(["get", b, "greeting"]).status == 1)                  // not local
+        #expect(try runCask(["get", b, "greeting", "--shared", url]).stdout == "hello")
+        #expect(try runCask(["get", b, "greeting"]).stdout == "hello")            // now local
+        let meta = try runCask(["get", b, "greeting", "--meta"]).json()
+        #expect(meta["tag"] as? String == "t")
+        #expect(try runCask(["get", b, "absent", "--shared", url]).status == 1)
+
+        let stats = try runCask(["stats", b, "--json"]).json()
+        #expect(stats["shared_hits"] as? Int == 1 && stats["shared_misses"] as? Int == 1 && stats["shared_errors"] as? Int == 0)
+
+        // delete: found in the tier though not here; gone for everyone after.
+        #expect(try runCask(["delete", b, "other", "--shared", url]).status == 0)
+        #expect(try runCask(["get", dir.sub("c"), "other", "--shared", url]).status == 3)   // c is not a cache
+        #expect(try runCask(["set", dir.sub("c"), "seed", "1"]).status == 0)
+        #expect(try runCask(["get", dir.sub("c"), "other", "--shared", url]).status == 1)
+
+        let evict = try runCask(["evict", a, "--tag", "t", "--shared", url])
+        #expect(evict.status == 0 && evict.stdout == "1\nshared 1\n")
+        let clear = try runCask(["clear", b, "--shared", url])
+        #expect(clear.status == 0 && clear.stdout.hasSuffix("shared 0\n"))
+    }
+
+    @Test func badURLsAndADeadTierAreReported() throws {
+        let server = try RedisServer()
+        let dir = TemporaryDirectory("cask-shared-tool-bad")
+        let a = dir.sub("a")
+        let url = "redis://127.0.0.1:\(server.port)"
+        #expect(try runCask(["set", a, "k", "v", "--shared", url]).status == 0)
+        for bad in ["http://x", "redis://h:0", "s3://bucket/prefix", "redis-cluster://"] {
+            #expect(try runCask(["get", a, "k", "--shared", bad]).status == 2, "\(bad)")
+        }
+        server.stop()
+        // The tier is gone: local reads and writes still work; a removal that must reach it fails.
+        #expect(try runCask(["get", a, "k", "--shared", url]).stdout == "v")
+        #expect(try runCask(["set", a, "k2", "v2", "--shared", url]).status == 0)
+        #expect(try runCask(["get", a, "nothing", "--shared", url]).status == 1)
+        #expect(try runCask(["clear", a, "--shared", url]).status == 4)
+        #expect(try runCask(["get", a, "k"]).status == 1)                          // cleared locally all the same
+        let stats = try runCask(["stats", a, "--json"]).json()
+        #expect((stats["shared_errors"] as? Int ?? 0) >= 2)
+    }
+}
