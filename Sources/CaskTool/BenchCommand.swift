@@ -9,6 +9,8 @@ enum BenchWorkload: String, ExpressibleByArgument, CaseIterable {
     case core, writeHeavy = "write-heavy", readOnly = "read-only", largeValues = "large-values", open, compaction, durable
     /// Hit ratios: a trace file, or Zipf draws, replayed per eviction policy.
     case trace, zipf
+    /// A shared tier (`--shared URL`): write-through set, shared hit, local hit, beside redis-benchmark.
+    case shared
 
     /// Workloads whose results are latency lines (what `--svg` charts).
     var hasLatencies: Bool { ![.open, .largeValues, .trace, .zipf].contains(self) }
@@ -88,6 +90,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "zipf: the exponent s.") var zipfS = 0.99
     @Option(help: "zipf: a scan of --scan-length new keys after every this many draws (0: none).") var scanEvery = 0
     @Option(help: "zipf: keys per scan.") var scanLength = 0
+    @Option(help: ArgumentHelp("shared: the tier, redis://host[:port] or redis-cluster://host:port[,host:port…].", valueName: "url"))
+    var shared: String?
 
     static let maxOps = 100_000_000
     static let maxKeys = 100_000_000
@@ -107,6 +111,7 @@ struct BenchCommand: ParsableCommand {
         }
         _ = t
         try validateHitRatioOptions()
+        try validateShared()
         if json && raw { throw ValidationError("give --json or --raw, not both") }
         try validateCompare()
         if workload != .trace, workload != .zipf, policy != "all", EvictionPolicy(rawValue: policy) == nil {
@@ -199,6 +204,8 @@ struct BenchCommand: ParsableCommand {
             report = try runLargeValues(directory: directory)
         case .trace, .zipf:
             report = try runHitRatios(directory: directory)
+        case .shared:
+            report = try runShared(directory: directory)
         case .core, .writeHeavy, .durable, .readOnly:
             report = try runTimed(directory: directory)
         }

@@ -125,7 +125,7 @@ struct FetchToolTests {
         #expect(first.status == 0)
         let oldPath = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
-        // 16 MiB, sent slowly (about 5 s in all): killed after the first MiB is on disk.
+        // 16 MiB, sent slowly and held after 2 MiB while marked slow: killed after the first MiB is on disk.
         let big = [UInt8](repeating: 0x5A, count: 16 << 20)
         try origin.put("big.bin", big)
         try origin.mark("big.bin", "slow", on: true)

@@ -1,6 +1,7 @@
 import CaskTestSupport
 import Foundation
 import Testing
+@testable import CaskRemote
 
 /// `--shared URL` on the `cask` tool: two directories sharing one Redis server.
 @Suite("cask --shared", .enabled(if: RedisServer.isAvailable), .serialized)
@@ -54,5 +55,37 @@ struct SharedToolTests {
         #expect(try runCask(["get", a, "k"]).status == 1)                          // cleared locally all the same
         let stats = try runCask(["stats", a, "--json"]).json()
         #expect((stats["shared_errors"] as? Int ?? 0) >= 2)
+    }
+
+    /// `cask bench --workload shared`: every phase hits, nothing is left under its prefix, and
+    /// redis-benchmark's figures are in the same report.
+    @Test func benchSharedWorkloadMeasuresEveryPhase() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let url = "redis://127.0.0.1:\(server.port)"
+        let run = try runCask(["bench", "--workload", "shared", "--shared", url, "--range", "200", "--json"])
+        #expect(run.status == 0)
+        let report = try run.json()
+        let parameters = try #require(report["parameters"] as? [String: Any])
+        #expect(parameters["tier_errors"] as? Int == 0 && parameters["keys"] as? Int == 200)
+        let results = try #require(report["results"] as? [[String: Any]])
+        for name in ["set", "shared", "local", "bare"] {
+            let line = try #require(results.first { $0["name"] as? String == name }, "\(name)")
+            #expect(line["count"] as? Int == 200 && line["miss"] as? Int == 0, "\(name): \(line)")
+        }
+        if onPath("redis-benchmark") {
+            #expect(results.contains { $0["name"] as? String == "redis-benchmark GET" })
+            #expect(parameters["shared_vs_redis_get_p50"] is Double)
+        }
+        guard case .array(let parts?) = try RedisClient(server.configuration).command([bytes("SCAN"), bytes("0"), bytes("MATCH"),
+                                                                                      bytes("cask-bench-*"), bytes("COUNT"), bytes("10000")]),
+              case .array(let left?) = parts[1] else {
+            Issue.record("SCAN reply")
+            return
+        }
+        #expect(left.isEmpty, "the bench left \(left.count) keys")
+        #expect(try runCask(["bench", "--workload", "shared"]).status == 2)
+        #expect(try runCask(["bench", "--workload", "core", "--shared", url]).status == 2)
+        #expect(try runCask(["bench", "--workload", "shared", "--shared", "redis://127.0.0.1:1", "--range", "10"]).status == 4)
     }
 }

@@ -10,7 +10,9 @@ Prints "PORT <n>" once listening. Files come from --root:
   /counts          JSON: {"NAME": {"200": n, "304": n}} for /files and /plain requests.
 Markers next to a file change how it is served: NAME.truncate sends the full Content-Length and
 half the bytes, then closes; NAME.stall waits (up to 20 s) before answering; NAME.slow sends the
-body in 64 KiB pieces 20 ms apart (and stops when the client goes away).
+body in 64 KiB pieces 20 ms apart, and after the first 2 MiB waits while the marker is there (up
+to 20 s), so a test can act mid-body however loaded the machine is (it stops when the client goes
+away).
 """
 import argparse, email.utils, hashlib, json, os, signal, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -107,6 +109,10 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(body[at:at + 65536])
                     self.wfile.flush()
                     time.sleep(0.02)
+                    if at + 65536 == 2 << 20:
+                        held = time.monotonic()
+                        while os.path.exists(path + ".slow") and time.monotonic() - held < 20:
+                            time.sleep(0.02)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
             return
