@@ -213,3 +213,21 @@ extension RedisClusterTests {
         withExtendedLifetime(b) {}
     }
 }
+
+extension RedisClusterTests {
+    /// Batches over a cluster: one pipeline per node, every entry where it belongs.
+    @Test func batchesSpanTheNodes() throws {
+        let cluster = try RedisClusterServer()
+        defer { cluster.stop() }
+        let a = try ClusterMachine(cluster), b = try ClusterMachine(cluster)
+        try a.shared.set(many: (0..<200).map { ("b\($0)", $0) }, tag: "t")
+        let values = try b.shared.get(many: (0..<200).map { "b\($0)" } + ["none"], as: Int.self)
+        #expect(values == (0..<200).map { Optional($0) } + [nil])
+        #expect(b.shared.statistics.hits == 200 && b.shared.statistics.errors == 0)
+        for i in 0..<3 {
+            guard case .integer(let n) = try cluster.direct(i).command([bytes("DBSIZE")]) else { continue }
+            #expect(n > 30, "node \(i) holds \(n) keys")
+        }
+        withExtendedLifetime(a) {}
+    }
+}

@@ -16,12 +16,12 @@ struct SharedCacheTests {
         let dir = TemporaryDirectory("cask-shared")
         let shared: SharedCache
 
-        init(_ server: RedisServer, timeout: Duration = .milliseconds(500),
-             breaker: SharedBreakerSettings = SharedBreakerSettings(), clock: any CacheClock = SystemClock()) throws {
+        init(_ server: RedisServer, timeout: Duration = .milliseconds(500), breaker: SharedBreakerSettings = SharedBreakerSettings(),
+             clock: any CacheClock = SystemClock(), localTrust: Duration? = nil) throws {
             var configuration = server.configuration
             configuration.timeout = timeout
             shared = SharedCache(cache: try Cache(directory: dir.path, clock: clock), tier: RedisTier(configuration: configuration),
-                                 breaker: breaker)
+                                 breaker: breaker, localTrust: localTrust)
         }
 
         deinit { try? shared.cache.close() }
@@ -87,6 +87,43 @@ struct SharedCacheTests {
         let record = try #require(try raw.get(Array("cask:".utf8) + "soon".cacheKeyBytes))
         let envelope = try #require(SharedEnvelope(decoding: record))
         #expect(envelope.value == .string("x") && envelope.tag == nil && envelope.expireTime != nil)
+    }
+
+    /// With a trust cap, a local copy of a shared entry is asked for again after the cap, so a
+    /// write made elsewhere is seen within it; without one, the copy is served until it expires.
+    @Test func aTrustCapBoundsHowLongALocalCopyIsServed() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let clock = ManualClock(now: Date().timeIntervalSince1970)
+        let a = try Machine(server), b = try Machine(server, clock: clock, localTrust: .seconds(30))
+        let c = try Machine(server, clock: clock)
+        try a.shared.set("k", "v1", expire: 3600)
+        #expect(try b.shared.get("k", as: String.self) == "v1")
+        #expect(try c.shared.get("k", as: String.self) == "v1")
+        let trusted = try #require(try b.shared.entry("k", as: String.self)?.expireTime)
+        #expect(trusted <= clock.now + 30.001)   // stored in µs
+        try a.shared.set("k", "v2", expire: 3600)
+        #expect(try b.shared.get("k", as: String.self) == "v1")   // still trusted
+        clock.advance(by: 31)
+        #expect(try b.shared.get("k", as: String.self) == "v2")   // asked the tier again
+        #expect(try c.shared.get("k", as: String.self) == "v1")   // no cap: kept until its own expiry
+    }
+
+    /// `set(many:)` and `get(many:)`: batches in one pipeline, values and tags as one by one.
+    @Test func batchesCarryEveryEntry() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let a = try Machine(server), b = try Machine(server)
+        try a.shared.set(many: (0..<100).map { ("m\($0)", Report(rows: $0, name: "r\($0)")) }, expire: 600, tag: "batch")
+        try b.shared.set("m5", Report(rows: -1, name: "local"))          // a local value wins
+        let keys = (0..<100).map { "m\($0)" } + ["absent"]
+        let values = try b.shared.get(many: keys, as: Report.self)
+        #expect(values.count == 101)
+        for i in 0..<100 where i != 5 { #expect(values[i] == Report(rows: i, name: "r\(i)")) }
+        #expect(values[5] == Report(rows: -1, name: "local") && values[100] == nil)
+        #expect(b.shared.statistics.hits == 99 && b.shared.statistics.misses == 1)
+        #expect(try b.shared.entry("m7", as: Report.self)?.tag == "batch")
+        #expect(try b.shared.evict(tag: "batch") == 99)
     }
 
     @Test func deletePropagates() throws {

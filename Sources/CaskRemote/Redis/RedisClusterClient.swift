@@ -74,6 +74,48 @@ public final class RedisClusterClient: Sendable {
         }
     }
 
+    /// Several pipelines, each on keys of one slot, sent as one pipeline per node (the nodes the
+    /// map names, asked one after the other). A group whose node failed or whose replies hold a
+    /// redirect is sent again on its own through ``pipeline(_:slot:)``, which follows redirects;
+    /// a group that still fails has its error as the replies' place (`.failure`).
+    public func pipelines(_ groups: [(slot: Int, commands: [[[UInt8]]])]) -> [Result<[RESPValue], RedisError>] {
+        var results = [Result<[RESPValue], RedisError>?](repeating: nil, count: groups.count)
+        let deadline = ContinuousClock.now + configuration.timeout
+        refreshIfStale(deadline: deadline)
+        var byNode: [RedisNode: [Int]] = [:]
+        var order: [RedisNode] = []
+        state.withLock { s in
+            for (i, group) in groups.enumerated() {
+                guard let node = s.slots[group.slot] else { continue }
+                if byNode[node] == nil { order.append(node) }
+                byNode[node, default: []].append(i)
+            }
+        }
+        for node in order {
+            let members = byNode[node]!
+            guard let replies = try? client(for: node).pipeline(members.flatMap { groups[$0].commands }, deadline: deadline) else { continue }
+            var at = 0
+            for i in members {
+                let part = Array(replies[at..<(at + groups[i].commands.count)])
+                at += groups[i].commands.count
+                if !part.contains(where: { Redirect($0) != nil }) { results[i] = .success(part) }
+            }
+        }
+        var out: [Result<[RESPValue], RedisError>] = []
+        for i in groups.indices {
+            if let done = results[i] {
+                out.append(done)
+                continue
+            }
+            do throws(RedisError) {
+                out.append(.success(try pipeline(groups[i].commands, slot: groups[i].slot)))
+            } catch {
+                out.append(.failure(error))
+            }
+        }
+        return out
+    }
+
     /// ``pipeline(_:slot:)`` for commands on `key`.
     public func pipeline(_ commands: [[[UInt8]]], key: [UInt8]) throws(RedisError) -> [RESPValue] {
         try pipeline(commands, slot: RedisSlot.of(key))

@@ -54,11 +54,18 @@ public struct RedisTier: SharedTier {
     /// GET and PTTL in one round trip.
     public func read(_ key: [UInt8]) throws -> SharedRecord? {
         let k = prefix + key
-        let replies = try run([[Array("GET".utf8), k], [Array("PTTL".utf8), k]], key: k)
-        switch replies[0] {
+        let replies = try run(Self.readCommands(k), key: k)
+        return try Self.record(replies[0], replies[1])
+    }
+
+    static func readCommands(_ k: [UInt8]) -> [[[UInt8]]] { [[Array("GET".utf8), k], [Array("PTTL".utf8), k]] }
+
+    /// The record the replies of `readCommands` describe.
+    static func record(_ get: RESPValue, _ pttl: RESPValue) throws -> SharedRecord? {
+        switch get {
         case .bulk(nil): return nil
         case .bulk(let bytes?):
-            guard case .integer(let ttl) = replies[1] else { throw RedisError.protocolError("PTTL") }
+            guard case .integer(let ttl) = pttl else { throw RedisError.protocolError("PTTL") }
             // -1: no TTL; -2: removed between the two commands (then treated as still there once).
             return SharedRecord(bytes: bytes, remainingMillis: ttl >= 0 ? ttl : nil)
         case .error(let message): throw RedisError.server(message)
@@ -74,8 +81,7 @@ public struct RedisTier: SharedTier {
         let set = RedisClient.setCommand(k, bytes, expireMillis: expireMillis)
         var replies: [RESPValue]
         if let tag {
-            let s = tagPrefix + Array(tag.utf8)
-            let add = [Array("EVAL".utf8), Self.tagScript, Array("1".utf8), s, k, Array(String(expireMillis.map { max($0, 1) } ?? -1).utf8)]
+            let (s, add) = tagCommand(k, tag: tag, expireMillis: expireMillis)
             switch connection {
             case .standalone(let client): replies = try client.pipeline([set, add])
             case .cluster(let client): replies = try client.pipeline([set], key: k) + client.pipeline([add], key: s)
@@ -85,6 +91,12 @@ public struct RedisTier: SharedTier {
         }
         for reply in replies { if case .error(let message) = reply { throw RedisError.server(message) } }
         guard case .simple = replies[0] else { throw RedisError.protocolError("SET") }
+    }
+
+    /// The tag set's key and the script call adding `k` to it.
+    func tagCommand(_ k: [UInt8], tag: String, expireMillis: Int64?) -> (set: [UInt8], command: [[UInt8]]) {
+        let s = tagPrefix + Array(tag.utf8)
+        return (s, [Array("EVAL".utf8), Self.tagScript, Array("1".utf8), s, k, Array(String(expireMillis.map { max($0, 1) } ?? -1).utf8)])
     }
 
     /// Adds ARGV[1] to the set KEYS[1] and keeps the set as long as its longest-lived member:

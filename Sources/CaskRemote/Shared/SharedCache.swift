@@ -55,11 +55,18 @@ public final class SharedCache: SecondTier {
         var openedAt: ContinuousClock.Instant?
     }
 
+    /// How long a local copy of a shared entry is trusted: a copy taken from the tier expires
+    /// locally after at most this long (its own expiry if sooner), so the next read after that asks
+    /// the tier again and sees a write made elsewhere meanwhile. Nil: kept until its own expiry.
+    public let localTrust: Duration?
+
     /// Remaining expiry sent to the tier is measured on `cache`'s own clock.
-    public init(cache: Cache, tier: any SharedTier, breaker: SharedBreakerSettings = SharedBreakerSettings()) {
+    public init(cache: Cache, tier: any SharedTier, breaker: SharedBreakerSettings = SharedBreakerSettings(),
+                localTrust: Duration? = nil) {
         self.cache = cache
         self.tier = tier
         self.breaker = breaker
+        self.localTrust = localTrust
         cache.attachSecondTier(self)
     }
 
@@ -87,9 +94,29 @@ public final class SharedCache: SecondTier {
         return try fill(key.cacheKeyBytes) ? cache.entry(key, as: type) : nil
     }
 
+    /// The values of `keys` decoded as `type`, in order (nil where there is none): local first,
+    /// then the local misses from the tier in one batch (``SharedTier/read(many:)``: one round
+    /// trip on a standalone Redis, one per node in a cluster), kept locally as `get` keeps them.
+    public func get<K: CacheKey, V: Decodable>(many keys: [K], as type: V.Type = V.self) throws -> [V?] {
+        var values = try keys.map { try cache.get($0, as: type) }
+        let missing = values.indices.filter { values[$0] == nil }
+        guard !missing.isEmpty else { return values }
+        let raw = missing.map { keys[$0].cacheKeyBytes }
+        guard let records = attempt({ try tier.read(many: raw) }) else { return values }
+        for (j, i) in missing.enumerated() where try keep(records[j], raw[j]) {
+            values[i] = try cache.get(keys[i], as: type)
+        }
+        return values
+    }
+
     /// On a local miss: reads the tier and stores what it has locally. Whether it had the key.
     private func fill(_ key: [UInt8]) throws -> Bool {
         guard let found = attempt({ try tier.read(key) }) else { return false }
+        return try keep(found, key)
+    }
+
+    /// Stores locally what the tier had under `key`; whether it had a live entry.
+    private func keep(_ found: SharedRecord?, _ key: [UInt8]) throws -> Bool {
         guard let record = found, let envelope = SharedEnvelope(decoding: record.bytes) else {
             count(.miss)
             return false
@@ -103,6 +130,11 @@ public final class SharedCache: SecondTier {
         if let r = remaining, r <= 0 {
             count(.miss)
             return false
+        }
+        if let localTrust {
+            let (s, a) = localTrust.components
+            let trusted = Double(s) + Double(a) / 1e18
+            remaining = min(remaining ?? trusted, trusted)
         }
         try cache.setStored(rawKey: key, envelope.value, expire: remaining.map { .seconds($0) }, tag: envelope.tag)
         count(.hit)
@@ -135,6 +167,15 @@ public final class SharedCache: SecondTier {
         publish(key.cacheKeyBytes)
     }
 
+    /// Stores every item locally, then sends them to the tier in one batch
+    /// (``SharedTier/write(many:)``).
+    public func set<K: CacheKey, V: Encodable>(many items: [(K, V)], expire: Expiry? = nil, tag: String? = nil) throws {
+        for (key, value) in items { try cache.set(key, value, expire: expire, tag: tag) }
+        let writes = items.compactMap { sharedWrite($0.0.cacheKeyBytes) }
+        guard !writes.isEmpty else { return }
+        _ = attempt { try tier.write(many: writes) }
+    }
+
     /// Removes `key` locally and from the tier; whether it was there locally.
     @discardableResult
     public func delete(_ key: some CacheKey) throws -> Bool {
@@ -146,15 +187,21 @@ public final class SharedCache: SecondTier {
 
     /// Sends the local entry under `key` to the tier, as stored (encoding, tag, expiry).
     private func publish(_ key: [UInt8]) {
-        guard let stored = try? cache.storedValue(rawKey: key) else { return }
+        guard let w = sharedWrite(key) else { return }
+        _ = attempt { try tier.write(w.key, w.bytes, expireMillis: w.expireMillis, tag: w.tag) }
+    }
+
+    /// What the tier is sent for the local entry under `key`; nil if there is none or it expired.
+    private func sharedWrite(_ key: [UInt8]) -> SharedWrite? {
+        guard let stored = try? cache.storedValue(rawKey: key) else { return nil }
         var millis: Int64?
         if let expireTime = stored.expireTime {
             let left = ((expireTime - clock.now) * 1000).rounded(.up)
-            guard left > 0 else { return }
+            guard left > 0 else { return nil }
             millis = left < 9e15 ? Int64(left) : nil
         }
         let bytes = SharedEnvelope(value: stored.value, expireTime: stored.expireTime, tag: stored.tag).encoded()
-        _ = attempt { try tier.write(key, bytes, expireMillis: millis, tag: stored.tag) }
+        return SharedWrite(key: key, bytes: bytes, expireMillis: millis, tag: stored.tag)
     }
 
     /// Removes every entry tagged `tag` locally and from the tier; how many there were locally.

@@ -29,8 +29,37 @@ public protocol SharedTier: Sendable {
     func acquireLease(_ key: [UInt8], token: [UInt8], millis: Int64) throws -> Bool
     /// Removes the lease on `key` if `token` holds it.
     func releaseLease(_ key: [UInt8], token: [UInt8]) throws
+    /// The entries under `keys`, in order (nil where none); one round trip where the store allows.
+    func read(many keys: [[UInt8]]) throws -> [SharedRecord?]
+    /// Stores every entry of `entries`; one round trip where the store allows.
+    func write(many entries: [SharedWrite]) throws
     /// Removes every entry whose tag is `tag`; how many.
     func removeTagged(_ tag: String) throws -> Int
     /// Removes every entry of this tier (of its caches, not other users of the store); how many.
     func removeAll() throws -> Int
+}
+
+/// One entry of ``SharedTier/write(many:)``.
+public struct SharedWrite: Sendable, Equatable {
+    public var key: [UInt8]
+    public var bytes: [UInt8]
+    public var expireMillis: Int64?
+    public var tag: String?
+
+    public init(key: [UInt8], bytes: [UInt8], expireMillis: Int64?, tag: String?) {
+        self.key = key
+        self.bytes = bytes
+        self.expireMillis = expireMillis
+        self.tag = tag
+    }
+}
+
+extension SharedTier {
+    /// One ``read(_:)`` per key (for tiers without batches).
+    public func read(many keys: [[UInt8]]) throws -> [SharedRecord?] { try keys.map { try read($0) } }
+
+    /// One ``write(_:_:expireMillis:tag:)`` per entry (for tiers without batches).
+    public func write(many entries: [SharedWrite]) throws {
+        for e in entries { try write(e.key, e.bytes, expireMillis: e.expireMillis, tag: e.tag) }
+    }
 }
