@@ -1,5 +1,6 @@
 import CaskTestSupport
 import Foundation
+import Synchronization
 import Testing
 @testable import CaskRemote
 
@@ -105,5 +106,44 @@ struct RedisClientTests {
         #expect(throws: RedisError.timeout) { try client.ping() }
         // Bounded by the timeout (with room for a loaded machine), not held until the peer gives up.
         #expect(ContinuousClock.now - started < .seconds(2))
+    }
+
+    /// A server that stops answering holds no call past its timeout, even while the connection is
+    /// held by a call with a longer deadline (a cluster call spends one deadline across nodes): the
+    /// wait for the connection counts against each call's own deadline.
+    @Test func callsQueuedBehindAHungServerEndWithinTheirTimeout() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        var configuration = server.configuration
+        configuration.timeout = .milliseconds(100)
+        let client = RedisClient(configuration)
+        guard case .bulk(let info?) = try client.command([bytes("INFO"), bytes("server")]),
+              let line = String(decoding: info, as: UTF8.self).split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("process_id:") }),
+              let pid = Int32(line.dropFirst("process_id:".count)) else {
+            Issue.record("no process_id in INFO server")
+            return
+        }
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGCONT) }
+        let holder = Thread { _ = try? client.pipeline([[Array("GET".utf8), Array("held".utf8)]], deadline: .now + .seconds(3)) }
+        holder.start()
+        Thread.sleep(forTimeInterval: 0.05)
+        let longest = Mutex(Duration.zero)
+        let outcomes = Mutex([RedisError?]())
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            let started = ContinuousClock.now
+            var failure: RedisError?
+            do throws(RedisError) { _ = try client.get(bytes("k\(i)")) } catch { failure = error }
+            let took = ContinuousClock.now - started
+            longest.withLock { $0 = max($0, took) }
+            outcomes.withLock { $0.append(failure) }
+        }
+        #expect(outcomes.withLock { $0 }.allSatisfy { $0 == .timeout })
+        // Waiting for the holder's turn to end took about 3 s; now each call ends at its own 100 ms.
+        let worst = longest.withLock { $0 }
+        #expect(worst < .milliseconds(1500), "the slowest call took \(worst)")
+        kill(pid, SIGCONT)
+        while holder.isExecuting { Thread.sleep(forTimeInterval: 0.01) }
+        try client.ping()
     }
 }

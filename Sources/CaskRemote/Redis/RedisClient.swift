@@ -1,4 +1,4 @@
-import Synchronization
+import Dispatch
 
 /// Where a Redis server is and how to talk to it.
 public struct RedisConfiguration: Sendable, Equatable {
@@ -79,16 +79,24 @@ public struct RedisConfiguration: Sendable, Equatable {
     }
 }
 
-/// A small blocking Redis client (RESP2 over one TCP connection). Calls are serialized; each is
-/// bounded by the configuration's timeout. After a failure the connection is dropped and the next
-/// call connects again.
+/// A small blocking Redis client (RESP2 over one TCP connection). Calls take turns on the
+/// connection; each is bounded by the configuration's timeout, the wait for its turn included.
+/// After a failure the connection is dropped and the next call connects again.
 public final class RedisClient: Sendable {
     public let configuration: RedisConfiguration
-    private let connection = Mutex<Connection?>(nil)
+    /// Taken (with the call's deadline) to use `slot`.
+    private let turn = DispatchSemaphore(value: 1)
+    private let slot = ConnectionSlot()
 
     private struct Connection: ~Copyable {
         var socket: RedisSocket
         var decoder = RESPDecoder()
+    }
+
+    /// The open connection, if any; read and written only by the holder of `turn`.
+    private final class ConnectionSlot: @unchecked Sendable {
+        // @unchecked: guarded by the client's `turn` semaphore.
+        var connection: Connection?
     }
 
     public init(_ configuration: RedisConfiguration) {
@@ -105,17 +113,21 @@ public final class RedisClient: Sendable {
     /// ``pipeline(_:)`` bounded by `deadline` instead of the configuration's timeout (a cluster
     /// call spends one deadline across redirects and nodes).
     func pipeline(_ commands: [[[UInt8]]], deadline: ContinuousClock.Instant) throws(RedisError) -> [RESPValue] {
-        try connection.withLock { (slot) throws(RedisError) -> [RESPValue] in
-            var current: Connection
-            if let open = slot.take() {
-                current = open
-            } else {
-                current = try connect(deadline: deadline)
-            }
-            let replies = try exchange(commands, on: &current, deadline: deadline)
-            slot = consume current
-            return replies
+        let (s, a) = (deadline - ContinuousClock.now).components
+        let wait = max(0, s * 1_000_000_000 + a / 1_000_000_000)
+        guard turn.wait(timeout: .now() + .nanoseconds(Int(min(wait, Int64(Int32.max) * 1_000_000)))) == .success else {
+            throw .timeout   // the calls before this one held the connection until its deadline
         }
+        defer { turn.signal() }
+        var current: Connection
+        if let open = slot.connection.take() {
+            current = open
+        } else {
+            current = try connect(deadline: deadline)
+        }
+        let replies = try exchange(commands, on: &current, deadline: deadline)
+        slot.connection = consume current
+        return replies
     }
 
     /// Sends one command and returns its reply.
@@ -128,7 +140,9 @@ public final class RedisClient: Sendable {
 
     /// Closes the connection (the next call opens a new one).
     public func disconnect() {
-        connection.withLock { $0 = nil }
+        turn.wait()
+        slot.connection = nil
+        turn.signal()
     }
 
     // MARK: Commands
