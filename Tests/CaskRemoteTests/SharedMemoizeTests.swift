@@ -40,6 +40,29 @@ struct SharedMemoizeTests {
         #expect(runs.value == 2)
     }
 
+    /// Clearing a memoized function removes its results from the tier too (else the next call
+    /// would be served the shared result it meant to drop); other functions' results stay.
+    @Test func clearingAFunctionReachesTheTier() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let a = try Machine(server), b = try Machine(server)
+        let runs = Count()
+        func twice(on m: Machine) -> MemoizedFunction<Int, Int> {
+            m.shared.cache.memoize(name: "twice") { (x: Int) in runs.bump(); return 2 * x }
+        }
+        let other = a.shared.cache.memoize(name: "twice-other") { (x: Int) in 3 * x }
+        for x in 0..<5 { #expect(try twice(on: a)(x) == 2 * x) }
+        #expect(try other(1) == 3)
+        #expect(runs.value == 5)
+        #expect(try twice(on: a).clear() == 5)
+        #expect(try twice(on: a)(0) == 0)          // computed again: the tier no longer has it
+        #expect(runs.value == 6)
+        #expect(try twice(on: b)(3) == 6)          // nor on another machine
+        #expect(runs.value == 7)
+        let otherOnB = b.shared.cache.memoize(name: "twice-other") { (x: Int) -> Int in Issue.record("recomputed"); return 0 }
+        #expect(try otherOnB(1) == 3)              // another function's result is still shared
+    }
+
     /// The policies travel with the result and are judged where it is read: a source file changed
     /// after the result was computed makes the shared result stale on the other machine too.
     @Test func validityPoliciesAreJudgedWhereTheResultIsRead() throws {

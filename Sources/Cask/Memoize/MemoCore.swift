@@ -209,12 +209,16 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
         }
     }
 
-    /// Removes every stored result of this function (all versions and arguments). Returns how many.
+    /// Removes every stored result of this function (all versions and arguments), here and in
+    /// the cache's second tier if it has one (else a shared result would come back at the next
+    /// call). Returns how many there were here.
     func clear() throws -> Int {
         let prefix = MemoCallKey<Int>.prefix(name: name)
         let access = MemoAccess.key(prefix)
         // Results and their access records; only the results count.
-        return try cache.deleteRecords(withPrefixes: [prefix, access])[0]
+        let removed = try cache.deleteRecords(withPrefixes: [prefix, access])[0]
+        _ = cache.secondTier?.removeAll(withKeyPrefix: prefix)
+        return removed
     }
 
     /// The key of the flight and of the lock file for a call.

@@ -21,6 +21,9 @@ public protocol SecondTier: AnyObject, Sendable {
     func removeTagged(_ tag: String) -> Int?
     /// Removes every entry of the tier; how many, or nil if the tier failed.
     func removeAll() -> Int?
+    /// Removes every entry of the tier whose key starts with `keyPrefix` (canonical key bytes);
+    /// how many, or nil if the tier failed.
+    func removeAll(withKeyPrefix keyPrefix: [UInt8]) -> Int?
     /// Takes the lease on computing `rawKey` for `duration` unless another holder has it.
     func acquireLease(rawKey: [UInt8], token: [UInt8], for duration: Duration) -> SecondTierLease
     /// Gives the lease back if `token` still holds it (a lease that expired and was taken by

@@ -193,6 +193,18 @@ extension RedisTier {
     /// refuses a multi-key `DEL` across slots). Leases are left to expire. Returns the number of
     /// entries deleted.
     public func removeAll() throws -> Int {
+        try scanAndDelete([(prefix, true), (tagPrefix, false)])
+    }
+
+    /// As ``removeAll()``, for the entries whose key starts with `keyPrefix` (tag sets are kept:
+    /// an evict by tag passes over members that are gone).
+    public func removeAll(withKeyPrefix keyPrefix: [UInt8]) throws -> Int {
+        try scanAndDelete([(prefix + keyPrefix, true)])
+    }
+
+    /// Deletes every key starting with one of `patterns`' prefixes on every node; the number
+    /// deleted under the prefixes marked to count.
+    private func scanAndDelete(_ patterns: [(prefix: [UInt8], counts: Bool)]) throws -> Int {
         let nodes: [RedisClient]
         switch connection {
         case .standalone(let client): nodes = [client]
@@ -200,7 +212,7 @@ extension RedisTier {
         }
         var removed = 0
         for node in nodes {
-            for (pattern, counts) in [(prefix, true), (tagPrefix, false)] {
+            for (pattern, counts) in patterns {
                 var cursor: [UInt8] = Array("0".utf8)
                 repeat {
                     let page = try node.command([Array("SCAN".utf8), cursor, Array("MATCH".utf8), Self.glob(pattern) + [UInt8(ascii: "*")],

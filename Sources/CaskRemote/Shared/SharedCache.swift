@@ -233,6 +233,8 @@ public final class SharedCache: SecondTier {
 
     public func removeAll() -> Int? { attempt { try tier.removeAll() } }
 
+    public func removeAll(withKeyPrefix keyPrefix: [UInt8]) -> Int? { attempt { try tier.removeAll(withKeyPrefix: keyPrefix) } }
+
     public func acquireLease(rawKey: [UInt8], token: [UInt8], for duration: Duration) -> SecondTierLease {
         let (s, a) = duration.components
         let millis = max(1, s * 1000 + a / 1_000_000_000_000_000)

@@ -37,6 +37,8 @@ public protocol SharedTier: Sendable {
     func removeTagged(_ tag: String) throws -> Int
     /// Removes every entry of this tier (of its caches, not other users of the store); how many.
     func removeAll() throws -> Int
+    /// Removes every entry whose key starts with `keyPrefix`; how many.
+    func removeAll(withKeyPrefix keyPrefix: [UInt8]) throws -> Int
 }
 
 /// One entry of ``SharedTier/write(many:)``.
