@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // TLS for rediss:// (async-http-client already builds on it).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ] : []),
     targets: [
         // C shims: system zlib (CRC-32, later compression) and C11 atomics on shared mmapped memory.
@@ -118,6 +120,8 @@ if withRemote {
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // Child process of the shared-tier tests (a "machine": its own cache directory and tier).

@@ -21,8 +21,8 @@ extension BenchCommand {
             return
         }
         guard let shared else { throw ValidationError("--workload shared needs --shared redis://host:port (or redis-cluster://…)") }
-        guard shared.hasPrefix("redis://") || shared.hasPrefix("redis-cluster://") else {
-            throw ValidationError("--shared: expected redis://host[:port] or redis-cluster://host:port[,host:port…]")
+        guard ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://"].contains(where: { shared.hasPrefix($0) }) else {
+            throw ValidationError("--shared: expected redis[s]://host[:port] or redis[s]-cluster://host:port[,host:port…]")
         }
         guard procs == 1, threads == 1, !compare else { throw ValidationError("--workload shared runs one thread in one process, without --compare") }
     }
@@ -103,16 +103,20 @@ struct RedisBenchmarkRun {
         var arguments = ["redis-benchmark", "-t", "set,get", "-n", String(requests), "-c", "1", "-P", "1",
                          "-d", String(valueSize), "-r", String(requests), "--csv"]
         do {
-            if url.hasPrefix("redis-cluster://") {
+            let tls: RedisTLS?
+            if url.hasPrefix("redis-cluster://") || url.hasPrefix("rediss-cluster://") {
                 let c = try RedisClusterConfiguration(url: url)
                 guard let seed = c.seeds.first else { return .failure(Skipped(message: "no node in the URL")) }
                 arguments += ["-h", seed.host, "-p", String(seed.port), "--cluster"]
                 if let password = c.password { arguments += ["-a", password] + (c.user.map { ["--user", $0] } ?? []) }
+                tls = c.tls
             } else {
                 let c = try RedisConfiguration(url: url)
                 arguments += ["-h", c.host, "-p", String(c.port), "--dbnum", String(c.database)]
                 if let password = c.password { arguments += ["-a", password] + (c.user.map { ["--user", $0] } ?? []) }
+                tls = c.tls
             }
+            if let tls { arguments += ["--tls"] + (tls.caCertificatePath.map { ["--cacert", $0] } ?? []) }
         } catch {
             return .failure(Skipped(message: "\(error)"))
         }

@@ -90,7 +90,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "zipf: the exponent s.") var zipfS = 0.99
     @Option(help: "zipf: a scan of --scan-length new keys after every this many draws (0: none).") var scanEvery = 0
     @Option(help: "zipf: keys per scan.") var scanLength = 0
-    @Option(help: ArgumentHelp("shared: the tier, redis://host[:port] or redis-cluster://host:port[,host:port…].", valueName: "url"))
+    @Option(help: ArgumentHelp("shared: the tier, redis[s]://host[:port] or redis[s]-cluster://host:port[,host:port…].", valueName: "url"))
     var shared: String?
 
     static let maxOps = 100_000_000

@@ -3,17 +3,24 @@ import Cask
 import CaskRemote
 #endif
 
+/// The URL schemes `--shared` takes.
+enum RedisTierURL {
+    static func isOne(_ url: String) -> Bool {
+        ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://"].contains { url.hasPrefix($0) }
+    }
+}
+
 extension CacheLocation {
     /// The shared tier `--shared` names, attached to `cache` for this command; nil without the
-    /// option. `redis://…` and `redis-cluster://…` URLs; the tier's calls are bounded by 50 ms
+    /// option. `redis://…`, `redis-cluster://…` URLs and their TLS forms `rediss://…`, `rediss-cluster://…`; the tier's calls are bounded by 50 ms
     /// each and never fail the command (they are counted in the cache's statistics).
     /// - Throws: ``ToolFailure`` (usage) for a URL that is not one of those, or in a build without
     ///   the remote module.
     func openSharedTier(_ cache: Cache) throws -> (any SecondTier)? {
         guard let url = shared else { return nil }
         #if canImport(CaskRemote)
-        guard url.hasPrefix("redis://") || url.hasPrefix("redis-cluster://") else {
-            throw ToolFailure(message: "--shared: \(url): expected redis://host[:port] or redis-cluster://host:port[,host:port…]",
+        guard RedisTierURL.isOne(url) else {
+            throw ToolFailure(message: "--shared: \(url): expected redis[s]://host[:port] or redis[s]-cluster://host:port[,host:port…]",
                               code: ExitCode.usage)
         }
         do {

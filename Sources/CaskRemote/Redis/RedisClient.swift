@@ -13,6 +13,8 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var timeout: Duration
     /// How long making a connection (with AUTH) may take, within the call's own timeout.
     public var connectTimeout: Duration
+    /// TLS for the connection (`rediss://`); nil: plain TCP.
+    public var tls: RedisTLS?
 
     public init(host: String = "127.0.0.1", port: Int = 6379, user: String? = nil, password: String? = nil,
                 database: Int = 0, timeout: Duration = .milliseconds(50), connectTimeout: Duration = .milliseconds(50)) {
@@ -25,12 +27,30 @@ public struct RedisConfiguration: Sendable, Equatable {
         self.connectTimeout = connectTimeout
     }
 
-    /// `redis://[[user]:password@]host[:port][/database]`.
+    /// `redis://[[user]:password@]host[:port][/database]`, or `rediss://…` for TLS, which may end
+    /// in `?ca=PATH` (percent-encoded), a PEM file of the authorities to trust instead of the system's.
     /// - Throws: ``RedisError/protocolError(_:)`` for another scheme or a malformed address.
     public init(url: String) throws(RedisError) {
         self.init()
-        guard url.hasPrefix("redis://") else { throw .protocolError("not a redis:// URL: \(url)") }
-        var rest = Substring(url.dropFirst("redis://".count))
+        let scheme: String
+        if url.hasPrefix("redis://") {
+            scheme = "redis://"
+        } else if url.hasPrefix("rediss://") {
+            scheme = "rediss://"
+            tls = RedisTLS()
+        } else {
+            throw .protocolError("not a redis:// or rediss:// URL: \(url)")
+        }
+        var rest = Substring(url.dropFirst(scheme.count))
+        if let question = rest.firstIndex(of: "?") {
+            for item in rest[rest.index(after: question)...].split(separator: "&") {
+                guard item.hasPrefix("ca="), tls != nil, item.count > 3 else {
+                    throw .protocolError("unknown or misplaced parameter \(item) in \(url) (rediss:// takes ca=PATH)")
+                }
+                tls?.caCertificatePath = Self.unescape(item.dropFirst(3))
+            }
+            rest = rest[..<question]
+        }
         if let slash = rest.firstIndex(of: "/") {
             let path = rest[rest.index(after: slash)...]
             if !path.isEmpty {
@@ -88,8 +108,8 @@ public final class RedisClient: Sendable {
     private let turn = DispatchSemaphore(value: 1)
     private let slot = ConnectionSlot()
 
-    private struct Connection: ~Copyable {
-        var socket: RedisSocket
+    private struct Connection {
+        var transport: any RedisTransport
         var decoder = RESPDecoder()
     }
 
@@ -189,8 +209,12 @@ public final class RedisClient: Sendable {
 
     private func connect(deadline: ContinuousClock.Instant) throws(RedisError) -> Connection {
         let connectDeadline = min(deadline, ContinuousClock.now + configuration.connectTimeout)
-        var opened = Connection(socket: try RedisSocket(host: configuration.host, port: configuration.port,
-                                                        deadline: connectDeadline))
+        let transport: any RedisTransport = if let tls = configuration.tls {
+            try TLSTransport(host: configuration.host, port: configuration.port, tls: tls, deadline: connectDeadline)
+        } else {
+            try RedisSocket(host: configuration.host, port: configuration.port, deadline: connectDeadline)
+        }
+        var opened = Connection(transport: transport)
         var setup: [[[UInt8]]] = []
         if let password = configuration.password {
             setup.append([Array("AUTH".utf8)] + (configuration.user.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
@@ -206,7 +230,7 @@ public final class RedisClient: Sendable {
 
     private func exchange(_ commands: [[[UInt8]]], on connection: inout Connection,
                           deadline: ContinuousClock.Instant) throws(RedisError) -> [RESPValue] {
-        try connection.socket.send(RESPEncoder.encode(commands), deadline: deadline)
+        try connection.transport.send(RESPEncoder.encode(commands), deadline: deadline)
         var replies: [RESPValue] = []
         replies.reserveCapacity(commands.count)
         while replies.count < commands.count {
@@ -215,7 +239,7 @@ public final class RedisClient: Sendable {
             if let next {
                 replies.append(next)
             } else {
-                try connection.socket.receive(into: &connection.decoder, deadline: deadline)
+                try connection.transport.receive(into: &connection.decoder, deadline: deadline)
             }
         }
         return replies

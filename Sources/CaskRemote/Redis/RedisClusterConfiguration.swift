@@ -60,6 +60,8 @@ public struct RedisClusterConfiguration: Sendable, Equatable {
     public var connectTimeout: Duration
     /// `MOVED`/`ASK` redirects one call follows before it fails.
     public var maxRedirects: Int
+    /// TLS for every node's connection (`rediss-cluster://`); nil: plain TCP.
+    public var tls: RedisTLS?
 
     public init(seeds: [RedisNode], user: String? = nil, password: String? = nil,
                 timeout: Duration = .milliseconds(50), connectTimeout: Duration = .milliseconds(50), maxRedirects: Int = 5) {
@@ -72,12 +74,18 @@ public struct RedisClusterConfiguration: Sendable, Equatable {
     }
 
     /// `redis-cluster://[[user]:password@]host:port[,host:port…]` (a cluster has no databases:
-    /// a path is an error).
+    /// a path is an error), or `rediss-cluster://…[?ca=PATH]` for TLS.
     /// - Throws: ``RedisError/protocolError(_:)`` for another scheme or a malformed address.
     public init(url: String) throws(RedisError) {
-        let scheme = "redis-cluster://"
+        let tlsScheme = url.hasPrefix("rediss-cluster://")
+        let scheme = tlsScheme ? "rediss-cluster://" : "redis-cluster://"
         guard url.hasPrefix(scheme) else { throw .protocolError("not a redis-cluster:// URL: \(url)") }
         var rest = Substring(url.dropFirst(scheme.count))
+        var query = ""
+        if let question = rest.firstIndex(of: "?") {
+            query = String(rest[question...])
+            rest = rest[..<question]
+        }
         var credentials = ""
         if let at = rest.lastIndex(of: "@") {
             credentials = String(rest[..<at]) + "@"
@@ -89,18 +97,21 @@ public struct RedisClusterConfiguration: Sendable, Equatable {
         var first: RedisConfiguration?
         for part in rest.split(separator: ",", omittingEmptySubsequences: false) {
             guard !part.isEmpty else { throw .protocolError("empty address in \(url)") }
-            let node = try RedisConfiguration(url: "redis://" + credentials + part)
+            let node = try RedisConfiguration(url: (tlsScheme ? "rediss://" : "redis://") + credentials + part + query)
             guard part.hasSuffix(":\(node.port)") else { throw .protocolError("no port for \(part) in \(url)") }
             seeds.append(RedisNode(host: node.host, port: node.port))
             if first == nil { first = node }
         }
         guard let first else { throw .protocolError("no node in \(url)") }
         self.init(seeds: seeds, user: first.user, password: first.password)
+        tls = first.tls
     }
 
     /// The configuration of a connection to `node`.
     func connection(to node: RedisNode) -> RedisConfiguration {
-        RedisConfiguration(host: node.host, port: node.port, user: user, password: password,
-                           timeout: timeout, connectTimeout: connectTimeout)
+        var c = RedisConfiguration(host: node.host, port: node.port, user: user, password: password,
+                                   timeout: timeout, connectTimeout: connectTimeout)
+        c.tls = tls
+        return c
     }
 }

@@ -16,8 +16,16 @@ public enum RedisError: Error, Sendable, Equatable {
     case protocolError(String)
 }
 
+/// A byte stream to a Redis server whose every operation waits at most until a deadline.
+protocol RedisTransport: AnyObject {
+    /// Writes all of `bytes` before `deadline`.
+    func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RedisError)
+    /// Feeds `decoder` what has arrived (at least one byte) before `deadline`.
+    func receive(into decoder: inout RESPDecoder, deadline: ContinuousClock.Instant) throws(RedisError)
+}
+
 /// A non-blocking TCP socket whose every operation waits at most until a deadline (poll(2)).
-struct RedisSocket: ~Copyable {
+final class RedisSocket: RedisTransport {
     private let fd: Int32
 
     /// Connects to `host`:`port` (a numeric address or a name) before `deadline`.

@@ -30,9 +30,11 @@ public struct RedisTier: SharedTier {
     }
 
     /// `redis://[[user]:password@]host[:port][/database]` for a standalone server,
-    /// `redis-cluster://[[user]:password@]host:port[,host:port…]` for a cluster (any of its nodes).
+    /// `redis-cluster://[[user]:password@]host:port[,host:port…]` for a cluster (any of its nodes);
+    /// `rediss://` and `rediss-cluster://` for the same over TLS (`?ca=PATH` to trust a PEM file's
+    /// authorities instead of the system's).
     public init(url: String, timeout: Duration = .milliseconds(50), prefix: String = "cask:") throws(RedisError) {
-        if url.hasPrefix("redis-cluster://") {
+        if url.hasPrefix("redis-cluster://") || url.hasPrefix("rediss-cluster://") {
             var configuration = try RedisClusterConfiguration(url: url)
             configuration.timeout = timeout
             self.init(cluster: configuration, prefix: prefix)
