@@ -231,3 +231,22 @@ extension RedisClusterTests {
         withExtendedLifetime(a) {}
     }
 }
+
+extension RedisClusterTests {
+    /// A cluster whose nodes require a password: the client authenticates on every node it
+    /// learns of (from a URL naming one), and a wrong password fails every call.
+    @Test func everyNodeIsAuthenticated() throws {
+        let cluster = try RedisClusterServer(password: "s3cr:t@x")
+        defer { cluster.stop() }
+        let url = "redis-cluster://:s3cr%3At%40x@127.0.0.1:\(cluster.ports[0])"
+        let tier = try RedisTier(url: url, timeout: .milliseconds(500))
+        for i in 0..<60 { try tier.write(bytes("a\(i)"), bytes("v\(i)"), expireMillis: nil, tag: nil) }
+        for i in 0..<60 { #expect(try tier.read(bytes("a\(i)"))?.bytes == bytes("v\(i)")) }
+        for i in 0..<3 {
+            guard case .integer(let n) = try cluster.direct(i).command([bytes("DBSIZE")]) else { continue }
+            #expect(n > 5, "node \(i) holds \(n) keys")
+        }
+        let wrong = try RedisTier(url: "redis-cluster://:nope@127.0.0.1:\(cluster.ports[0])", timeout: .milliseconds(500))
+        #expect(throws: RedisError.self) { try wrong.read(bytes("a1")) }
+    }
+}

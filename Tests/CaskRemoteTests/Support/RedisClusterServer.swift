@@ -12,10 +12,13 @@ final class RedisClusterServer: @unchecked Sendable {
 
     let dir = TemporaryDirectory("cask-redis-cluster")
     let ports: [Int]
+    /// Every node's `requirepass` (and `masterauth`), if any.
+    let password: String?
     private let lock = NSLock()
     private var servers: [ServerProcess?]
 
-    init() throws {
+    init(password: String? = nil) throws {
+        self.password = password
         ports = try freePorts(3)
         servers = [nil, nil, nil]
         do {
@@ -33,22 +36,24 @@ final class RedisClusterServer: @unchecked Sendable {
 
     /// A configuration that knows only the first node as its seed.
     func configuration(timeout: Duration = .milliseconds(500), seeds: [RedisNode]? = nil) -> RedisClusterConfiguration {
-        RedisClusterConfiguration(seeds: seeds ?? [nodes[0]], timeout: timeout, connectTimeout: timeout)
+        RedisClusterConfiguration(seeds: seeds ?? [nodes[0]], password: password, timeout: timeout, connectTimeout: timeout)
     }
 
     /// A plain connection to node `i`, for commands the test sends to one node.
     func direct(_ i: Int) -> RedisClient {
-        RedisClient(RedisConfiguration(host: "127.0.0.1", port: ports[i], timeout: .seconds(5), connectTimeout: .seconds(5)))
+        RedisClient(RedisConfiguration(host: "127.0.0.1", port: ports[i], password: password, timeout: .seconds(5),
+                                       connectTimeout: .seconds(5)))
     }
 
     /// Starts node `i` and waits (at most 10 s) until it answers PING.
     func start(_ i: Int) throws {
         let nodeDir = dir.sub("node\(i)")
         try FileManager.default.createDirectory(atPath: nodeDir, withIntermediateDirectories: true)
-        let arguments = ["python3", ServerProcess.serversDirectory + "/guard.py", "\(getpid())", nodeDir + "/redis.log", "--",
+        var arguments = ["python3", ServerProcess.serversDirectory + "/guard.py", "\(getpid())", nodeDir + "/redis.log", "--",
                          "redis-server", "--port", "\(ports[i])", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                          "--dir", nodeDir, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                          "--cluster-node-timeout", "5000", "--cluster-require-full-coverage", "no"]
+        if let password { arguments += ["--requirepass", password, "--masterauth", password] }
         let process = try ServerProcess(arguments)
         lock.withLock { servers[i] = process }
         let client = direct(i)
@@ -75,8 +80,8 @@ final class RedisClusterServer: @unchecked Sendable {
     private func create() throws {
         let cli = Process()
         cli.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        cli.arguments = ["redis-cli", "--cluster", "create"] + ports.map { "127.0.0.1:\($0)" }
-            + ["--cluster-replicas", "0", "--cluster-yes"]
+        cli.arguments = ["redis-cli"] + (password.map { ["-a", $0, "--no-auth-warning"] } ?? []) + ["--cluster", "create"]
+            + ports.map { "127.0.0.1:\($0)" } + ["--cluster-replicas", "0", "--cluster-yes"]
         cli.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         cli.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try cli.run()
