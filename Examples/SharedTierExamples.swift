@@ -1,9 +1,9 @@
-// README.md, "Shared tier (Redis)": built only with CaskRemote (see CASK_WITHOUT_REMOTE in Package.swift).
+// README.md, "Sharing across machines (Redis, S3)": built only with CaskRemote (see CASK_WITHOUT_REMOTE in Package.swift).
 #if canImport(CaskRemote)
 import Cask
 import CaskRemote
 
-/// README, "Shared tier (Redis)".
+/// README, "Sharing across machines (Redis, S3)".
 func readmeSharedTier() throws {
     let local = try Cache(directory: "/var/cache/reports")
     let tier = try RedisTier(url: "redis://:secret@cache.internal:6379")   // timeout: 50 ms by default

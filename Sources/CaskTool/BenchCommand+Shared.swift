@@ -21,8 +21,8 @@ extension BenchCommand {
             return
         }
         guard let shared else { throw ValidationError("--workload shared needs --shared redis://host:port (or redis-cluster://…)") }
-        guard ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://"].contains(where: { shared.hasPrefix($0) }) else {
-            throw ValidationError("--shared: expected redis[s]://host[:port] or redis[s]-cluster://host:port[,host:port…]")
+        guard SharedTierURL.isOne(shared) else {
+            throw ValidationError("--shared: expected \(SharedTierURL.expected)")
         }
         guard procs == 1, threads == 1, !compare else { throw ValidationError("--workload shared runs one thread in one process, without --compare") }
     }
@@ -32,9 +32,16 @@ extension BenchCommand {
         let url = shared!
         let n = sharedKeys
         // Keys of their own under a prefix of their own, removed at the end: the server may be in use.
-        let prefix = "cask-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max)):"
-        let tier: RedisTier
-        do { tier = try RedisTier(url: url, timeout: .seconds(1), prefix: prefix) } catch {
+        let stem = "cask-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let tier: any SharedTier
+        do {
+            if url.hasPrefix("s3://") {
+                let s3 = try S3Tier(url: url, environment: ProcessInfo.processInfo.environment, timeout: .seconds(5))
+                tier = S3Tier(client: s3.client, prefix: s3.prefix + stem + "/")
+            } else {
+                tier = try RedisTier(url: url, timeout: .seconds(1), prefix: stem + ":")
+            }
+        } catch {
             throw ToolFailure(message: "--shared: \(error)", code: ExitCode.usage)
         }
         do { try tier.probe() } catch {
@@ -74,7 +81,7 @@ extension BenchCommand {
         var lines = [set.benchLine("set"), sharedHit.benchLine("shared"), localHit.benchLine("local"), bare.benchLine("bare")]
         var parameters = [BenchField("keys", .int(n)), BenchField("value_bytes", .int(Self.sharedValueSize)),
                           BenchField("tier_errors", .int(errors))]
-        switch RedisBenchmarkRun.run(url: url, requests: n, valueSize: Self.sharedValueSize) {
+        switch url.hasPrefix("s3://") ? .failure(.init(message: "the tier is S3")) : RedisBenchmarkRun.run(url: url, requests: n, valueSize: Self.sharedValueSize) {
         case .success(let peer):
             lines += peer.lines
             if let get = peer.getMedianMicros, get > 0 {

@@ -1,13 +1,15 @@
 import Cask
+import Foundation
 #if canImport(CaskRemote)
 import CaskRemote
 #endif
 
 /// The URL schemes `--shared` takes.
-enum RedisTierURL {
-    static func isOne(_ url: String) -> Bool {
-        ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://"].contains { url.hasPrefix($0) }
-    }
+enum SharedTierURL {
+    static let schemes = ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://", "s3://"]
+    static let expected = "redis[s]://host[:port], redis[s]-cluster://host:port[,host:port…] or s3://bucket[/prefix][?endpoint=URL]"
+
+    static func isOne(_ url: String) -> Bool { schemes.contains { url.hasPrefix($0) } }
 }
 
 extension CacheLocation {
@@ -19,11 +21,13 @@ extension CacheLocation {
     func openSharedTier(_ cache: Cache) throws -> (any SecondTier)? {
         guard let url = shared else { return nil }
         #if canImport(CaskRemote)
-        guard RedisTierURL.isOne(url) else {
-            throw ToolFailure(message: "--shared: \(url): expected redis[s]://host[:port] or redis[s]-cluster://host:port[,host:port…]",
-                              code: ExitCode.usage)
+        guard SharedTierURL.isOne(url) else {
+            throw ToolFailure(message: "--shared: \(url): expected \(SharedTierURL.expected)", code: ExitCode.usage)
         }
         do {
+            if url.hasPrefix("s3://") {
+                return SharedCache(cache: cache, tier: try S3Tier(url: url, environment: ProcessInfo.processInfo.environment))
+            }
             return SharedCache(cache: cache, tier: try RedisTier(url: url))
         } catch {
             throw ToolFailure(message: "--shared: \(error)", code: ExitCode.usage)

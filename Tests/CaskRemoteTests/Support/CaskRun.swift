@@ -13,11 +13,13 @@ struct CaskRun {
     }
 }
 
-/// Runs the built `cask` with `args` (stderr discarded) and waits for it.
-func runCask(_ args: [String]) throws -> CaskRun {
+/// Runs the built `cask` with `args` (stderr discarded) and waits for it; `environment` is added
+/// to the test's own.
+func runCask(_ args: [String], environment: [String: String] = [:]) throws -> CaskRun {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: builtExecutable("cask"))
     p.arguments = args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe()
     p.standardOutput = out
     p.standardError = FileHandle.nullDevice
