@@ -39,14 +39,10 @@ public struct S3ObjectClient: Sendable {
     public func send(_ method: HTTPMethod, key: String, query: String? = nil, headers extra: [(name: String, value: String)] = [],
                      body: [UInt8] = []) throws(S3ObjectError) -> Response {
         var url = configuration.url(bucket: bucket, key: key)
-        if key.isEmpty, url.path.hasSuffix("/") { url.path = String(url.path.dropLast()) + "/" }
         url.query = query
         var headers = extra
         if let credentials = configuration.credentials {
-            let hash = SHA256.hash(data: body).map { byte in
-                let hex = Array("0123456789abcdef".utf8)
-                return String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 15)]], as: UTF8.self)
-            }.joined()
+            let hash = SigV4Signer.hex(SHA256.hash(data: body))
             SigV4Signer(credentials: credentials, region: configuration.region)
                 .sign(method: method.rawValue, url: url, headers: &headers, payloadHash: hash, time: Int64(unixSeconds()))
         }

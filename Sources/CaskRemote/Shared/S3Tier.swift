@@ -27,16 +27,7 @@ public struct S3Tier: SharedTier {
         return hex(key)
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ bytes: [UInt8]) -> String { SigV4Signer.hex(bytes) }
 
     func entry(_ key: [UInt8]) -> String { prefix + "e/" + Self.name(key) }
     func lease(_ key: [UInt8]) -> String { prefix + "l/" + Self.name(key) }
