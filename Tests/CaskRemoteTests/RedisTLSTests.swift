@@ -119,6 +119,12 @@ struct RedisTLSTests {
             #expect(throws: RedisError.self, "\(url)") { try RedisClient(configuration).ping() }
             #expect(ContinuousClock.now - started < .seconds(3))
         }
+        // The name to verify can be given apart from the address connected to.
+        var named = try RedisConfiguration(url: wrong.url(ca: certificates.ca))
+        named.tls?.serverName = "elsewhere.example"
+        named.timeout = .seconds(2)
+        named.connectTimeout = .seconds(2)
+        try RedisClient(named).ping()
         let plain = RedisClient(RedisConfiguration(host: "127.0.0.1", port: right.port, timeout: .milliseconds(300)))
         #expect(throws: RedisError.self) { try plain.ping() }
         for bad in ["redis://h:1?ca=/x", "rediss://h:1?cert=/x"] {

@@ -133,9 +133,7 @@ public final class RedisClient: Sendable {
     /// ``pipeline(_:)`` bounded by `deadline` instead of the configuration's timeout (a cluster
     /// call spends one deadline across redirects and nodes).
     func pipeline(_ commands: [[[UInt8]]], deadline: ContinuousClock.Instant) throws(RedisError) -> [RESPValue] {
-        let (s, a) = (deadline - ContinuousClock.now).components
-        let wait = max(0, s * 1_000_000_000 + a / 1_000_000_000)
-        guard turn.wait(timeout: .now() + .nanoseconds(Int(min(wait, Int64(Int32.max) * 1_000_000)))) == .success else {
+        guard semaphoreWait(turn, until: deadline) else {
             throw .timeout   // the calls before this one held the connection until its deadline
         }
         defer { turn.signal() }

@@ -92,9 +92,8 @@ final class TLSTransport: RedisTransport, @unchecked Sendable {
         let sni = serverName.contains(where: { $0.isLetter }) && !serverName.contains(":") ? serverName : nil
         let timeout = deadline - ContinuousClock.now
         guard timeout > .zero else { throw .timeout }
-        let (s, a) = timeout.components
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.nanoseconds(s * 1_000_000_000 + a / 1_000_000_000))
+            .connectTimeout(.nanoseconds(timeout.nanoseconds))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -129,30 +128,20 @@ final class TLSTransport: RedisTransport, @unchecked Sendable {
                 return
             }
             if let failure { throw failure }
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { throw .timeout }
-            let (s, a) = left.components
-            _ = inbox.signal.wait(timeout: .now() + .nanoseconds(Int(s * 1_000_000_000 + a / 1_000_000_000)))
+            guard ContinuousClock.now < deadline else { throw .timeout }
+            _ = semaphoreWait(inbox.signal, until: deadline)
         }
     }
 
     /// The future's value, or `.timeout` at `deadline` (the operation is left to finish or fail
     /// on its own), or its error as `.connection`.
     private static func wait<T: Sendable>(_ future: EventLoopFuture<T>, until deadline: ContinuousClock.Instant) -> Result<T, RedisError> {
-        let done = DispatchSemaphore(value: 0)
-        let outcome = Mutex<Result<T, RedisError>?>(nil)
-        future.whenComplete { result in
-            outcome.withLock { $0 = result.mapError { .connection("\($0)", errno: 0) } }
-            done.signal()
-        }
-        let left = deadline - ContinuousClock.now
-        let (s, a) = max(left, .zero).components
-        guard done.wait(timeout: .now() + .nanoseconds(Int(s * 1_000_000_000 + a / 1_000_000_000))) == .success else {
+        guard let outcome = waitForFuture(future, until: deadline) else {
             future.whenSuccess { value in
                 if let channel = value as? any Channel { channel.close(promise: nil) }   // connected too late
             }
             return .failure(.timeout)
         }
-        return outcome.withLock { $0 }!
+        return outcome.mapError { .connection("\($0)", errno: 0) }
     }
 }

@@ -1,14 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AsyncHTTPClient
 import Crypto
-import Dispatch
 import NIOCore
 import NIOHTTP1
-import Synchronization
 
 /// Blocking, deadline-bounded requests on the objects of one bucket, signed with SigV4 when the
 /// configuration has credentials: what a shared tier on S3 needs (GET, HEAD, PUT with metadata and
@@ -44,7 +37,7 @@ public struct S3ObjectClient: Sendable {
         if let credentials = configuration.credentials {
             let hash = SigV4Signer.hex(SHA256.hash(data: body))
             SigV4Signer(credentials: credentials, region: configuration.region)
-                .sign(method: method.rawValue, url: url, headers: &headers, payloadHash: hash, time: Int64(unixSeconds()))
+                .sign(method: method.rawValue, url: url, headers: &headers, payloadHash: hash, time: Int64(RemoteCache.now()))
         }
         let request: HTTPClient.Request
         do {
@@ -53,19 +46,11 @@ public struct S3ObjectClient: Sendable {
         } catch {
             throw .transport("\(error)")
         }
-        let (s, a) = timeout.components
-        let nanos = s * 1_000_000_000 + a / 1_000_000_000
-        let future = HTTPClient.shared.execute(request: request, deadline: .now() + .nanoseconds(nanos))
-        let done = DispatchSemaphore(value: 0)
-        let outcome = Mutex<Result<HTTPClient.Response, any Error>?>(nil)
-        future.whenComplete { result in
-            outcome.withLock { $0 = result }
-            done.signal()
-        }
+        let future = HTTPClient.shared.execute(request: request, deadline: .now() + .nanoseconds(timeout.nanoseconds))
         // The client's own deadline ends the request; this bound only guards against a future
         // that would never complete.
-        guard done.wait(timeout: .now() + .nanoseconds(Int(nanos) + 1_000_000_000)) == .success else { throw .timeout }
-        switch outcome.withLock({ $0 })! {
+        guard let outcome = waitForFuture(future, until: .now + timeout + .seconds(1)) else { throw .timeout }
+        switch outcome {
         case .success(let response):
             var names: [String: String] = [:]
             for (name, value) in response.headers { names[name.lowercased()] = value }
@@ -124,10 +109,4 @@ private extension String {
     func replacingAll(_ target: String, _ replacement: String) -> String {
         split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
     }
-}
-
-func unixSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -32,7 +32,7 @@ public struct S3Tier: SharedTier {
     func entry(_ key: [UInt8]) -> String { prefix + "e/" + Self.name(key) }
     func lease(_ key: [UInt8]) -> String { prefix + "l/" + Self.name(key) }
 
-    static func nowMillis() -> Int64 { Int64(unixSeconds() * 1000) }
+    static func nowMillis() -> Int64 { Int64(RemoteCache.now() * 1000) }
 
     public func read(_ key: [UInt8]) throws -> SharedRecord? {
         let response = try client.send(.GET, key: entry(key))

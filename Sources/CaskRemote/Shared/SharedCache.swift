@@ -132,8 +132,7 @@ public final class SharedCache: SecondTier {
             return false
         }
         if let localTrust {
-            let (s, a) = localTrust.components
-            let trusted = Double(s) + Double(a) / 1e18
+            let trusted = RemoteCache.seconds(localTrust)
             remaining = min(remaining ?? trusted, trusted)
         }
         try cache.setStored(rawKey: key, envelope.value, expire: remaining.map { .seconds($0) }, tag: envelope.tag)
@@ -236,8 +235,7 @@ public final class SharedCache: SecondTier {
     public func removeAll(withKeyPrefix keyPrefix: [UInt8]) -> Int? { attempt { try tier.removeAll(withKeyPrefix: keyPrefix) } }
 
     public func acquireLease(rawKey: [UInt8], token: [UInt8], for duration: Duration) -> SecondTierLease {
-        let (s, a) = duration.components
-        let millis = max(1, s * 1000 + a / 1_000_000_000_000_000)
+        let millis = max(1, duration.nanoseconds / 1_000_000)
         guard let taken = attempt({ try tier.acquireLease(rawKey, token: token, millis: millis) }) else { return .unavailable }
         return taken ? .acquired : .heldElsewhere
     }
