@@ -99,6 +99,17 @@ enum ValueCodec {
         }
     }
 
+    /// The native encoding values of `type` are stored in; nil for types that go through a coder.
+    static func nativeEncoding(of type: Any.Type) -> ValueEncoding? {
+        switch type {
+        case is [UInt8].Type, is Data.Type: return .bytes
+        case is String.Type: return .string
+        case is Int.Type, is Int64.Type, is Int32.Type: return .integer
+        case is Double.Type: return .double
+        default: return nil
+        }
+    }
+
     static func le(_ v: Int64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
 
     static func int64(_ b: [UInt8]) -> Int64 {

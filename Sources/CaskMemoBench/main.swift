@@ -1,11 +1,14 @@
-// Per-call overhead of a memoized function, measured as the peer script
-// (/work/shared/peer/memoize_overhead.py) measures diskcache's memoize and joblib's Memory:
+// Per-call overhead of a memoized function, measured as Benchmarks/peers/memoize_overhead.py
+// measures diskcache's memoize and joblib's Memory:
 // f(x: Int) -> [x, x*x, x+1], a fresh temporary cache with default settings, W warmup arguments
 // (missed then hit, not recorded), N timed misses with new arguments, then N timed hits in a
 // shuffled order. Every latency is the whole call as the caller sees it: key building, the lookup,
 // validity checks, decoding (and on a miss, running f and storing the result).
 //
-//   cask-memo-bench [--n 10000] [--warmup 100]
+//   cask-memo-bench [--n 10000] [--warmup 100] [--profile-hits R]
+//
+// --profile-hits R: after the timed phases, call the hits R times more, untimed — a loop to point
+// a profiler at (`perf record … cask-memo-bench --profile-hits 100`).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -45,6 +48,7 @@ func shuffled(_ n: Int, seed: UInt64) -> [Int] {
 
 let n = option("--n", 10_000)
 let warmup = option("--warmup", 100)
+let profileHits = option("--profile-hits", 0)
 let calls = Locked(0)
 
 func run(_ label: String, validity: [ValidityPolicy] = [], stampede: StampedeProtection = StampedeProtection()) throws {
@@ -76,6 +80,7 @@ func run(_ label: String, validity: [ValidityPolicy] = [], stampede: StampedePro
     let hit = try timed(shuffled(n, seed: 1))
     if calls.withLock({ $0 }) != 0 { print("# WARNING \(label): hit phase ran the function \(calls.withLock { $0 }) times") }
     print(LatencySummary(nanos: hit, misses: 0).line("\(label).hit"))
+    for _ in 0..<profileHits { for x in 0..<n { _ = try f(x) } }
 }
 
 print("cask memoize n=\(n) warmup=\(warmup)")

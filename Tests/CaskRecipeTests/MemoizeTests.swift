@@ -3,7 +3,13 @@ import Foundation
 import Testing
 @testable import Cask
 
-struct Unencodable: Codable, Sendable { var x: Double }
+/// A result whose encoding fails (as a type with a custom `encode(to:)` may).
+struct Unencodable: Codable, Sendable {
+    var x: Double
+    func encode(to encoder: any Encoder) throws {
+        throw EncodingError.invalidValue(x, .init(codingPath: [], debugDescription: "refuses to be encoded"))
+    }
+}
 struct Query: Sendable { var text: String; var page: Int; var traceID: Int }
 
 @Suite("Memoize")
@@ -82,6 +88,10 @@ struct MemoizeTests {
         let bad = f.cache.memoize(name: "bad") { (x: Int) in Unencodable(x: .infinity) }
         #expect { try bad(1) } throws: { ($0 as? CaskError)?.code == .invalidArgument }
         #expect(try !bad.isCached(1))
+        // A non-finite number, which JSON cannot hold, is stored in the compact form.
+        struct Measure: Codable, Sendable, Equatable { var x: Double }
+        let inf = f.cache.memoize(name: "inf") { (x: Int) in Measure(x: -.infinity) }
+        #expect(try inf(1) == Measure(x: -.infinity) && inf.isCached(1))
         let badKey = f.cache.memoize(name: "bad-key") { (x: Double) in x }
         #expect { try badKey(.nan) } throws: { ($0 as? CaskError)?.code == .invalidArgument }
     }

@@ -119,7 +119,7 @@ struct ValidityWitnessTests {
         let bytes = envelope.encoded()
         #expect(Array(bytes[0..<4]) == Array("CKM2".utf8))
         let back = try #require(MemoEnvelope(bytes))
-        #expect(back.witnesses == w && back.result == Array("r".utf8) && back.version == "v")
+        #expect(back.witnesses == w && Array(back.result) == Array("r".utf8) && back.version == "v")
         #expect(back.witnesses.witness(named: "é")?.count == 300 && back.witnesses.witness(named: "b") == nil)
         // A truncated witness block is not an envelope (a miss), never a crash.
         var cut = bytes

@@ -1,3 +1,4 @@
+import CaskTestSupport
 import Testing
 @testable import CaskStore
 import CCaskSupport

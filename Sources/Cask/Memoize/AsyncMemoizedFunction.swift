@@ -26,7 +26,7 @@ public struct AsyncMemoizedFunction<each A, Output: Codable & Sendable>: Sendabl
     public func callAsFunction(_ arguments: repeat each A) async throws -> Output {
         let key = try core.key((repeat each arguments))
         let core = core
-        let (found, info) = try await core.cache.offload { try core.lookup(key, countHit: true) }
+        let (found, info) = try await core.cache.offload { try core.lookup(key, countHit: true, wantInfo: false) }
         if case .hit(let v) = found { return v }
         return try await shared(key, force: false, seen: info?.computedAt, repeat each arguments)
     }
@@ -100,7 +100,7 @@ public struct AsyncMemoizedFunction<each A, Output: Codable & Sendable>: Sendabl
     /// The stored result, judged without counting a hit, read off the cooperative pool.
     func offloadedLookup(_ key: [UInt8]) async throws -> MemoCore<(repeat each A), Output>.Lookup {
         let core = core
-        return try await core.cache.offload { try core.lookup(key, countHit: false, early: false).0 }
+        return try await core.cache.offload { try core.lookup(key, countHit: false, early: false, wantInfo: false).0 }
     }
 
     func underLock(_ key: [UInt8], force: Bool, seen: Double?, _ arguments: repeat each A) async throws -> Output {

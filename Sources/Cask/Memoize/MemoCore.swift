@@ -77,7 +77,7 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
 
     /// True if a result for `arguments` is stored and passes the validity policies now.
     func isCached(_ arguments: Arguments) throws -> Bool {
-        if case .hit = try lookup(key(arguments), countHit: false, early: false).0 { return true }
+        if case .hit = try lookup(key(arguments), countHit: false, early: false, wantInfo: false).0 { return true }
         return false
     }
 
@@ -86,32 +86,41 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
         try lookup(key(arguments), countHit: false, early: false).1
     }
 
-    /// Reads and judges the stored result of `key`.
-    func lookup(_ key: [UInt8], countHit: Bool, early: Bool = true) throws -> (Lookup, MemoEntryInfo?) {
+    /// Reads and judges the stored result of `key`. The metadata is made only when it is used: for
+    /// the validity policies, for a result that is not a hit, or when `wantInfo`.
+    func lookup(_ key: [UInt8], countHit: Bool, early: Bool = true, wantInfo: Bool = true) throws -> (Lookup, MemoEntryInfo?) {
         let now = cache.now
         guard let (stored, expireTime, tagBytes, _) = try cache.storedEntry(key) else { return (.miss, nil) }
         let (encoding, bytes) = try cache.materialize(stored)
         guard encoding == .bytes, let envelope = MemoEnvelope(bytes), envelope.version == version else { return (.miss, nil) }
         let value: Output
         do {
-            value = try ValueCodec.decode(Output.self, encoding: envelope.resultEncoding, bytes: envelope.result, coder: cache.coder)
+            value = try envelope.decodeResult(Output.self, coder: cache.coder)
         } catch {
             // The result type changed without a version bump: compute again and overwrite.
             return (.miss, nil)
         }
-        var info = MemoEntryInfo(computedAt: Double(envelope.computedAt) / 1e6, lastAccess: nil, hits: 0,
-                                 computeDuration: Double(envelope.computeDuration) / 1e6,
-                                 argumentsKey: String(decoding: key.dropFirst(), as: UTF8.self),
-                                 tag: tagBytes.isEmpty ? nil : String(decoding: tagBytes, as: UTF8.self),
-                                 version: envelope.version)
-        if trackAccess, let (hits, last) = try readAccess(key) {
-            info.hits = Int(hits)
-            info.lastAccess = Double(last) / 1e6
+        func makeInfo() throws -> MemoEntryInfo {
+            var info = MemoEntryInfo(computedAt: Double(envelope.computedAt) / 1e6, lastAccess: nil, hits: 0,
+                                     computeDuration: Double(envelope.computeDuration) / 1e6,
+                                     argumentsKey: String(decoding: key.dropFirst(), as: UTF8.self),
+                                     tag: tagBytes.isEmpty ? nil : String(decoding: tagBytes, as: UTF8.self),
+                                     version: envelope.version)
+            if trackAccess, let (hits, last) = try readAccess(key) {
+                info.hits = Int(hits)
+                info.lastAccess = Double(last) / 1e6
+            }
+            return info
         }
-        let context = ValidityContext(now: now, entry: info, computedAt: envelope.computedAt)
-        for policy in validity {
-            let rule = policy.rule
-            if try !rule.isValid(witness: envelope.witnesses.witness(named: rule.witnessName), context) { return (.stale(value), info) }
+        var info: MemoEntryInfo?
+        if !validity.isEmpty {
+            let made = try makeInfo()
+            info = made
+            let context = ValidityContext(now: now, entry: made, computedAt: envelope.computedAt)
+            for policy in validity {
+                let rule = policy.rule
+                if try !rule.isValid(witness: envelope.witnesses.witness(named: rule.witnessName), context) { return (.stale(value), made) }
+            }
         }
         if early, let beta = stampede.earlyRecomputationBeta {
             var horizon = expireTime == 0 ? Int64.max : expireTime
@@ -119,9 +128,10 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
             if horizon != .max {
                 let u = Double.random(in: Double.leastNonzeroMagnitude...1)
                 let gap = Double(envelope.computeDuration) * beta * -log(u)
-                if Double(now) + gap >= Double(horizon) { return (.stale(value), info) }
+                if Double(now) + gap >= Double(horizon) { return (.stale(value), try info ?? makeInfo()) }
             }
         }
+        if wantInfo && info == nil { info = try makeInfo() }
         if countHit && trackAccess { try recordAccess(key, now: now) }
         return (.hit(value), info)
     }
@@ -144,7 +154,7 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
     /// Stores a computed result.
     /// - Throws: `.invalidArgument` if the result cannot be encoded; engine errors.
     func save(_ key: [UInt8], _ value: Output, computedAt: Int64, finishedAt: Int64, fingerprints: MemoWitnesses) throws {
-        let (encoding, bytes) = try ValueCodec.encode(value, coder: cache.coder)
+        let (encoding, bytes) = try MemoEnvelope.encodeResult(value, coder: cache.coder)
         let envelope = MemoEnvelope(resultEncoding: encoding, version: version, computedAt: computedAt,
                                     computeDuration: max(0, finishedAt - computedAt), witnesses: fingerprints, result: bytes)
         // Without stale serving, a record outlives no time-based policy: the engine removes it then.
@@ -163,14 +173,14 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
     /// validity policies here), compute (holding the lease or without one), or wait for the lease's
     /// holder. `waitingSince` bounds the wait at twice the lease.
     func tierStep(_ tier: any SecondTier, _ key: [UInt8], token: [UInt8], waitingSince: ContinuousClock.Instant) throws -> TierStep {
-        if tier.fill(rawKey: key), case .hit(let v) = try lookup(key, countHit: false, early: false).0 { return .serve(v) }
+        if tier.fill(rawKey: key), case .hit(let v) = try lookup(key, countHit: false, early: false, wantInfo: false).0 { return .serve(v) }
         guard let lease = stampede.sharedLease else { return .compute(leased: false) }
         switch tier.acquireLease(rawKey: key, token: token, for: lease) {
         case .unavailable:
             return .compute(leased: false)
         case .acquired:
             // Published between the look and the lease: serve that.
-            if tier.fill(rawKey: key), case .hit(let v) = try lookup(key, countHit: false, early: false).0 {
+            if tier.fill(rawKey: key), case .hit(let v) = try lookup(key, countHit: false, early: false, wantInfo: false).0 {
                 tier.releaseLease(rawKey: key, token: token)
                 return .serve(v)
             }

@@ -55,7 +55,9 @@ struct MemoCallKey<Part: Encodable>: Encodable {
 ///
 /// ```
 /// 0   4  "CKM2" ("CKM1": an entry written before witnesses had names; still read)
-/// 4   1  result encoding (record value encoding: 0 bytes, 1 string, 2 integer, 3 double, 4 coder)
+/// 4   1  result encoding: 0 bytes, 1 string, 2 integer, 3 double (as in records), 4 the cache's
+///        coder, 5 Cask's compact binary form (``CompactCoding``; what results are written in
+///        when the cache has the default JSON coder)
 /// 5   1  0
 /// 6   2  version length v
 /// 8   8  computed at (µs since the epoch, from the cache's clock)
@@ -73,12 +75,13 @@ struct MemoEnvelope: Sendable {
     /// The version's length is a 16-bit field.
     static let maxVersionLength = Int(UInt16.max)
 
-    var resultEncoding: ValueEncoding
+    var resultEncoding: MemoResultEncoding
     var version: String
     var computedAt: Int64
     var computeDuration: Int64
     var witnesses: MemoWitnesses
-    var result: [UInt8]
+    /// The result's bytes (a slice of the stored value when parsed: not copied).
+    var result: ArraySlice<UInt8>
 
     func encoded() -> [UInt8] {
         let v = Array(version.utf8)
@@ -99,39 +102,82 @@ struct MemoEnvelope: Sendable {
         return out
     }
 
-    init(resultEncoding: ValueEncoding, version: String, computedAt: Int64, computeDuration: Int64,
+    init(resultEncoding: MemoResultEncoding, version: String, computedAt: Int64, computeDuration: Int64,
          witnesses: MemoWitnesses, result: [UInt8]) {
         self.resultEncoding = resultEncoding
         self.version = version
         self.computedAt = computedAt
         self.computeDuration = computeDuration
         self.witnesses = witnesses
-        self.result = result
+        self.result = result[...]
     }
 
     /// Parses an envelope; nil when the bytes are not one (a value stored under the key by
     /// something else), which the caller treats as a miss.
     init?(_ bytes: [UInt8]) {
-        guard bytes.count >= Self.headerSize, let encoding = ValueEncoding(rawValue: bytes[4]) else { return nil }
-        let magic = Array(bytes[0..<4])
-        guard magic == Self.magic || magic == Self.legacyMagic else { return nil }
+        guard bytes.count >= Self.headerSize, let encoding = MemoResultEncoding(rawValue: bytes[4]) else { return nil }
+        let current = bytes[0..<4].elementsEqual(Self.magic)
+        guard current || bytes[0..<4].elementsEqual(Self.legacyMagic) else { return nil }
         let vlen = Int(UInt16(bytes[6]) | UInt16(bytes[7]) << 8)
         let flen = MemoWitnesses.u32(bytes, 24)
         guard Self.headerSize + vlen + flen <= bytes.count else { return nil }
         resultEncoding = encoding
-        computedAt = ValueCodec.int64(Array(bytes[8..<16]))
-        computeDuration = ValueCodec.int64(Array(bytes[16..<24]))
+        computedAt = MemoWitnesses.i64(bytes, 8)
+        computeDuration = MemoWitnesses.i64(bytes, 16)
         let vEnd = Self.headerSize + vlen
         version = String(decoding: bytes[Self.headerSize..<vEnd], as: UTF8.self)
-        let block = Array(bytes[vEnd..<(vEnd + flen)])
-        if magic == Self.legacyMagic {
-            witnesses = MemoWitnesses(legacyFingerprints: block)
+        if !current {
+            witnesses = MemoWitnesses(legacyFingerprints: Array(bytes[vEnd..<(vEnd + flen)]))
+        } else if flen == 0 {
+            witnesses = MemoWitnesses()
         } else {
-            guard let w = MemoWitnesses(decoding: block) else { return nil }
+            guard let w = MemoWitnesses(decoding: Array(bytes[vEnd..<(vEnd + flen)])) else { return nil }
             witnesses = w
         }
-        result = Array(bytes[(vEnd + flen)...])
+        result = bytes[(vEnd + flen)...]
     }
+
+    /// Decodes the result as `type`.
+    /// - Throws: ``CaskError`` (`.typeMismatch`) if it is not one.
+    func decodeResult<Output: Decodable>(_ type: Output.Type, coder: any CacheCoder) throws -> Output {
+        guard let native = resultEncoding.valueEncoding else {
+            do {
+                return try CompactCoding.decode(Output.self, from: result)
+            } catch {
+                throw CaskError(.typeMismatch, "stored result does not decode as \(Output.self): \(error)")
+            }
+        }
+        return try ValueCodec.decode(Output.self, encoding: native, bytes: Array(result), coder: coder)
+    }
+
+    /// How a result is written: natively when it is bytes, a string or a number (as records are);
+    /// otherwise in the compact form, unless the cache has a coder of its own, which is used then.
+    static func encodeResult<Output: Encodable>(_ value: Output, coder: any CacheCoder) throws -> (MemoResultEncoding, [UInt8]) {
+        guard coder is JSONCacheCoder, ValueCodec.nativeEncoding(of: Output.self) == nil else {
+            let (encoding, bytes) = try ValueCodec.encode(value, coder: coder)
+            return (MemoResultEncoding(encoding), bytes)
+        }
+        do {
+            return (.compact, try CompactCoding.encode(value))
+        } catch {
+            throw CaskError(.invalidArgument, "value of type \(Output.self) cannot be encoded: \(error)")
+        }
+    }
+}
+
+/// Byte 4 of a ``MemoEnvelope``: a record value encoding, or the compact form.
+enum MemoResultEncoding: UInt8, Sendable {
+    case bytes = 0
+    case string = 1
+    case integer = 2
+    case double = 3
+    case coded = 4
+    case compact = 5
+
+    init(_ encoding: ValueEncoding) { self.init(rawValue: encoding.rawValue)! }
+
+    /// The record encoding this is; nil for the compact form.
+    var valueEncoding: ValueEncoding? { ValueEncoding(rawValue: rawValue) }
 }
 
 /// The witnesses of a stored result, by rule name: a sequence of
@@ -183,6 +229,12 @@ struct MemoWitnesses: Sendable, Equatable {
 
     static func == (a: MemoWitnesses, b: MemoWitnesses) -> Bool {
         a.legacyFingerprints == b.legacyFingerprints && a.items.elementsEqual(b.items) { $0.name == $1.name && $0.bytes == $1.bytes }
+    }
+
+    static func i64(_ bytes: [UInt8], _ at: Int) -> Int64 {
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
+        return Int64(bitPattern: v)
     }
 
     static func u32(_ bytes: [UInt8], _ at: Int) -> Int {

@@ -31,15 +31,11 @@ func memoTypeName(_ type: Any.Type) -> String {
 /// The key part is the arguments themselves: one argument as it is (the layout of every release),
 /// any other number as the JSON array of the arguments in order (`[]` for none).
 struct WholeArgumentsKey<each A: Encodable>: MemoKeying {
-    let name: String
-    let version: String
-    let typeName: String?
+    let writer: MemoKeyWriter
 
     init(name: String, version: String, typed: Bool) {
-        self.name = name
-        self.version = version
         // One type prints as itself (`Swift.Int`), several as a tuple (`(Swift.Int, Swift.String)`).
-        typeName = typed ? memoTypeName((repeat each A).self) : nil
+        writer = MemoKeyWriter(name: name, version: version, typeName: typed ? memoTypeName((repeat each A).self) : nil)
     }
 
     func key(_ arguments: (repeat each A)) throws -> [UInt8] { try bytes(repeat each arguments) }
@@ -47,41 +43,33 @@ struct WholeArgumentsKey<each A: Encodable>: MemoKeying {
     func bytes(_ arguments: repeat each A) throws -> [UInt8] {
         if packCount(repeat each arguments) == 1 {
             for argument in repeat each arguments {
-                return try MemoCallKey.bytes(name: name, version: version, type: typeName, part: argument)
+                return try writer.key(argument)
             }
         }
-        return try MemoCallKey.bytes(name: name, version: version, type: typeName, part: ArgumentList(repeat each arguments))
+        var values: [any Encodable] = []
+        for argument in repeat each arguments { values.append(argument) }
+        return try writer.key(list: values)
     }
 }
 
 /// The key part is what a closure picks out of the arguments.
 struct PartialArgumentsKey<each A, KeyPart: Encodable>: MemoKeying {
-    let name: String
-    let version: String
-    let typeName: String?
+    let writer: MemoKeyWriter
     let part: @Sendable (repeat each A) -> KeyPart
 
     init(name: String, version: String, typed: Bool, part: @escaping @Sendable (repeat each A) -> KeyPart) {
-        self.name = name
-        self.version = version
-        typeName = typed ? memoTypeName(KeyPart.self) : nil
+        writer = MemoKeyWriter(name: name, version: version, typeName: typed ? memoTypeName(KeyPart.self) : nil)
         self.part = part
     }
 
-    func key(_ arguments: (repeat each A)) throws -> [UInt8] {
-        try MemoCallKey.bytes(name: name, version: version, type: typeName, part: part(repeat each arguments))
-    }
+    func key(_ arguments: (repeat each A)) throws -> [UInt8] { try writer.key(part(repeat each arguments)) }
 }
 
 /// Several arguments (or none), encoded as a JSON array, each through the canonical encoding.
 struct ArgumentList: Encodable {
     let values: [any Encodable]
 
-    init<each A: Encodable>(_ arguments: repeat each A) {
-        var values: [any Encodable] = []
-        for argument in repeat each arguments { values.append(argument) }
-        self.values = values
-    }
+    init(values: [any Encodable]) { self.values = values }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.unkeyedContainer()

@@ -37,7 +37,7 @@ public struct MemoizedFunction<each A, Output: Codable & Sendable>: Sendable {
     ///   storage failure.
     public func callAsFunction(_ arguments: repeat each A) throws -> Output {
         let key = try core.key((repeat each arguments))
-        let (found, info) = try core.lookup(key, countHit: true)
+        let (found, info) = try core.lookup(key, countHit: true, wantInfo: false)
         if case .hit(let v) = found { return v }
         return try shared(key, force: false, seen: info?.computedAt, repeat each arguments)
     }
@@ -95,7 +95,7 @@ public struct MemoizedFunction<each A, Output: Codable & Sendable>: Sendable {
         let lock = try LockFileHandle(path: path)
         if try !lock.tryLock() {
             if !force && core.stampede.serveStale {
-                switch try core.lookup(key, countHit: false, early: false).0 {
+                switch try core.lookup(key, countHit: false, early: false, wantInfo: false).0 {
                 case .hit(let v), .stale(let v): return v
                 case .miss: break
                 }

@@ -1,0 +1,410 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+extension CompactCoding {
+    /// Decodes `type` from compact bytes (see ``CompactCoding``), reading them in place.
+    /// - Throws: `DecodingError` when the bytes are not a `type` — written as another type, cut
+    ///   short or damaged. Never traps on any input.
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>) throws -> T {
+        let reader = CompactReader(bytes: bytes)
+        let at = bytes.startIndex
+        guard try reader.end(of: at, path: []) == bytes.endIndex else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "bytes after the value"))
+        }
+        return try reader.decode(T.self, at: at, path: [])
+    }
+}
+
+/// Reads values out of compact bytes; every offset is checked before it is read.
+struct CompactReader {
+    let bytes: ArraySlice<UInt8>
+
+    func corrupted(_ path: [any CodingKey], _ why: String) -> DecodingError {
+        .dataCorrupted(.init(codingPath: path, debugDescription: why))
+    }
+
+    func mismatch(_ type: Any.Type, _ path: [any CodingKey], found tag: UInt8) -> DecodingError {
+        .typeMismatch(type, .init(codingPath: path, debugDescription: "expected \(type), found compact tag \(tag)"))
+    }
+
+    func tag(_ at: Int, path: [any CodingKey]) throws -> UInt8 {
+        guard at >= bytes.startIndex, at < bytes.endIndex else { throw corrupted(path, "value cut short") }
+        return bytes[at]
+    }
+
+    func u32(_ at: Int, path: [any CodingKey]) throws -> Int {
+        guard at >= bytes.startIndex, at + 4 <= bytes.endIndex else { throw corrupted(path, "value cut short") }
+        var v = 0
+        for i in 0..<4 { v |= Int(bytes[at + i]) << (8 * i) }
+        return v
+    }
+
+    func u64(_ at: Int, path: [any CodingKey]) throws -> UInt64 {
+        guard at >= bytes.startIndex, at + 8 <= bytes.endIndex else { throw corrupted(path, "value cut short") }
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
+        return v
+    }
+
+    /// The offset just past the value at `at`.
+    func end(of at: Int, path: [any CodingKey]) throws -> Int {
+        let end: Int
+        switch try tag(at, path: path) {
+        case CompactCoding.null, CompactCoding.falseTag, CompactCoding.trueTag: end = at + 1
+        case CompactCoding.int, CompactCoding.uint, CompactCoding.double: end = at + 9
+        case CompactCoding.string, CompactCoding.bytes: end = at + 5 + (try u32(at + 1, path: path))
+        case CompactCoding.array, CompactCoding.keyed:
+            let size = try u32(at + 1, path: path)
+            guard size >= CompactCoding.containerHeader else { throw corrupted(path, "container size \(size)") }
+            end = at + size
+        case let t: throw corrupted(path, "unknown compact tag \(t)")
+        }
+        guard end <= bytes.endIndex else { throw corrupted(path, "value cut short") }
+        return end
+    }
+
+    /// The content of a string or bytes value.
+    func payload(_ at: Int, path: [any CodingKey]) throws -> ArraySlice<UInt8> {
+        let end = try end(of: at, path: path)
+        return bytes[(at + 5)..<end]
+    }
+
+    /// True for the types decoded without a container.
+    static func isPrimitive(_ type: Any.Type) -> Bool {
+        type == Int.self || type == String.self || type == Double.self || type == Bool.self || type == Int64.self
+            || type == UInt64.self || type == Int32.self || type == UInt32.self || type == UInt8.self || type == Float.self
+    }
+
+    func isNil(_ at: Int, path: [any CodingKey]) throws -> Bool { try tag(at, path: path) == CompactCoding.null }
+
+    func bool(_ at: Int, path: [any CodingKey]) throws -> Bool {
+        switch try tag(at, path: path) {
+        case CompactCoding.trueTag: return true
+        case CompactCoding.falseTag: return false
+        case let t: throw mismatch(Bool.self, path, found: t)
+        }
+    }
+
+    func integer<T: FixedWidthInteger>(_ type: T.Type, _ at: Int, path: [any CodingKey]) throws -> T {
+        let t = try tag(at, path: path)
+        let value: T?
+        switch t {
+        case CompactCoding.int: value = T(exactly: Int64(bitPattern: try u64(at + 1, path: path)))
+        case CompactCoding.uint: value = T(exactly: try u64(at + 1, path: path))
+        default: throw mismatch(T.self, path, found: t)
+        }
+        guard let value else { throw corrupted(path, "number does not fit \(T.self)") }
+        return value
+    }
+
+    func double(_ at: Int, path: [any CodingKey]) throws -> Double {
+        switch try tag(at, path: path) {
+        case CompactCoding.double: return Double(bitPattern: try u64(at + 1, path: path))
+        case CompactCoding.int: return Double(Int64(bitPattern: try u64(at + 1, path: path)))
+        case CompactCoding.uint: return Double(try u64(at + 1, path: path))
+        case let t: throw mismatch(Double.self, path, found: t)
+        }
+    }
+
+    func float(_ at: Int, path: [any CodingKey]) throws -> Float {
+        let d = try double(at, path: path)
+        let f = Float(d)
+        guard f.isFinite || !d.isFinite else { throw corrupted(path, "number does not fit Float") }
+        return f
+    }
+
+    func string(_ at: Int, path: [any CodingKey]) throws -> String {
+        let t = try tag(at, path: path)
+        guard t == CompactCoding.string else { throw mismatch(String.self, path, found: t) }
+        guard let s = String(validating: try payload(at, path: path), as: UTF8.self) else { throw corrupted(path, "string is not UTF-8") }
+        return s
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, at: Int, path: [any CodingKey]) throws -> T {
+        if T.self == String.self { return try string(at, path: path) as! T }
+        if T.self == Int.self { return try integer(Int.self, at, path: path) as! T }
+        if T.self == Double.self { return try double(at, path: path) as! T }
+        if T.self == Bool.self { return try bool(at, path: path) as! T }
+        if T.self == [UInt8].self || T.self == Data.self, try tag(at, path: path) == CompactCoding.bytes {
+            let b = try payload(at, path: path)
+            return T.self == Data.self ? Data(b) as! T : Array(b) as! T
+        }
+        if let array = T.self as? any CompactArrayDecodable.Type { return try array.compactDecode(self, at: at, path: path) as! T }
+        return try T(from: CompactDecoderImpl(reader: self, at: at, codingPath: path))
+    }
+}
+
+/// Arrays decode their elements straight from the reader: what `Array.init(from:)` does through an
+/// unkeyed container, without the container.
+protocol CompactArrayDecodable {
+    static func compactDecode(_ reader: CompactReader, at: Int, path: [any CodingKey]) throws -> Self
+}
+
+extension Array: CompactArrayDecodable where Element: Decodable {
+    static func compactDecode(_ reader: CompactReader, at: Int, path: [any CodingKey]) throws -> [Element] {
+        var elements = try CompactUnkeyedDecoding(reader: reader, at: at, codingPath: path)
+        var out: [Element] = []
+        out.reserveCapacity(elements.count!)
+        while !elements.isAtEnd { out.append(try elements.decode(Element.self)) }
+        return out
+    }
+}
+
+struct CompactDecoderImpl: Decoder {
+    let reader: CompactReader
+    let at: Int
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        KeyedDecodingContainer(try CompactKeyedDecoding<Key>(reader: reader, at: at, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        try CompactUnkeyedDecoding(reader: reader, at: at, codingPath: codingPath)
+    }
+
+    func singleValueContainer() throws -> any SingleValueDecodingContainer {
+        CompactSingleValueDecoding(reader: reader, at: at, codingPath: codingPath)
+    }
+}
+
+/// A decoder for a key that is absent (a `superDecoder` with nothing written under `super`).
+let compactNil = CompactReader(bytes: [CompactCoding.null][...])
+
+struct CompactKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let reader: CompactReader
+    let codingPath: [any CodingKey]
+    let count: Int
+    let first: Int
+    let end: Int
+    /// Key → value offset, for containers too large to search entry by entry.
+    let index: [String: Int]?
+
+    init(reader: CompactReader, at: Int, codingPath: [any CodingKey]) throws {
+        let t = try reader.tag(at, path: codingPath)
+        guard t == CompactCoding.keyed else { throw reader.mismatch([String: Any].self, codingPath, found: t) }
+        self.reader = reader
+        self.codingPath = codingPath
+        end = try reader.end(of: at, path: codingPath)
+        count = try reader.u32(at + 5, path: codingPath)
+        first = at + CompactCoding.containerHeader
+        // Every entry takes at least 5 bytes: a count beyond that is damage, not a loop to run.
+        guard count <= (end - first) / 5 else { throw reader.corrupted(codingPath, "keyed count \(count)") }
+        if count > 16 {
+            var index: [String: Int] = [:]
+            try Self.walk(reader, first, count, end, codingPath) { key, value in
+                index[String(decoding: key, as: UTF8.self)] = value
+                return false
+            }
+            self.index = index
+        } else {
+            index = nil
+        }
+    }
+
+    /// Calls `visit` with each entry's key bytes and value offset until it returns true.
+    static func walk(_ reader: CompactReader, _ first: Int, _ count: Int, _ end: Int, _ path: [any CodingKey],
+                     _ visit: (ArraySlice<UInt8>, Int) throws -> Bool) throws {
+        var p = first
+        for _ in 0..<count {
+            let n = try reader.u32(p, path: path)
+            let value = p + 4 + n
+            guard value < end else { throw reader.corrupted(path, "keyed entry cut short") }
+            if try visit(reader.bytes[(p + 4)..<value], value) { return }
+            p = try reader.end(of: value, path: path)
+            guard p <= end else { throw reader.corrupted(path, "keyed entry cut short") }
+        }
+    }
+
+    func find(_ key: Key) throws -> Int? {
+        let name = key.stringValue
+        if let index { return index[name] }
+        var found: Int?
+        try Self.walk(reader, first, count, end, codingPath) { k, value in
+            guard k.elementsEqual(name.utf8) else { return false }
+            found = value
+            return true
+        }
+        return found
+    }
+
+    func value(_ key: Key) throws -> Int {
+        guard let at = try find(key) else {
+            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "no value for \(key.stringValue)"))
+        }
+        return at
+    }
+
+    var allKeys: [Key] {
+        var keys: [Key] = []
+        try? Self.walk(reader, first, count, end, codingPath) { k, _ in
+            if let key = Key(stringValue: String(decoding: k, as: UTF8.self)) { keys.append(key) }
+            return false
+        }
+        return keys
+    }
+
+    func contains(_ key: Key) -> Bool { (try? find(key)) != nil }
+
+    func decodeNil(forKey key: Key) throws -> Bool { try reader.isNil(value(key), path: codingPath + [key]) }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try reader.bool(value(key), path: codingPath + [key]) }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try reader.string(value(key), path: codingPath + [key]) }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try reader.double(value(key), path: codingPath + [key]) }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try reader.float(value(key), path: codingPath + [key]) }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try int(type, key) }
+    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try int(type, key) }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try int(type, key) }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try int(type, key) }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try int(type, key) }
+    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try int(type, key) }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try int(type, key) }
+    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try int(type, key) }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try int(type, key) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try int(type, key) }
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+        try reader.decode(T.self, at: value(key), path: codingPath + [key])
+    }
+
+    func int<T: FixedWidthInteger>(_ type: T.Type, _ key: Key) throws -> T {
+        try reader.integer(T.self, value(key), path: codingPath + [key])
+    }
+
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+        KeyedDecodingContainer(try CompactKeyedDecoding<NestedKey>(reader: reader, at: value(key), codingPath: codingPath + [key]))
+    }
+
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+        try CompactUnkeyedDecoding(reader: reader, at: value(key), codingPath: codingPath + [key])
+    }
+
+    func superDecoder() throws -> any Decoder {
+        var at: Int?
+        try Self.walk(reader, first, count, end, codingPath) { k, v in
+            guard k.elementsEqual("super".utf8) else { return false }
+            at = v
+            return true
+        }
+        let path = codingPath + [CompactSuperKey()]
+        guard let at else { return CompactDecoderImpl(reader: compactNil, at: 0, codingPath: path) }
+        return CompactDecoderImpl(reader: reader, at: at, codingPath: path)
+    }
+
+    func superDecoder(forKey key: Key) throws -> any Decoder {
+        guard let at = try find(key) else { return CompactDecoderImpl(reader: compactNil, at: 0, codingPath: codingPath + [key]) }
+        return CompactDecoderImpl(reader: reader, at: at, codingPath: codingPath + [key])
+    }
+}
+
+struct CompactUnkeyedDecoding: UnkeyedDecodingContainer {
+    let reader: CompactReader
+    let codingPath: [any CodingKey]
+    let count: Int?
+    var currentIndex = 0
+    var position: Int
+    let end: Int
+
+    init(reader: CompactReader, at: Int, codingPath: [any CodingKey]) throws {
+        let t = try reader.tag(at, path: codingPath)
+        guard t == CompactCoding.array else { throw reader.mismatch([Any].self, codingPath, found: t) }
+        self.reader = reader
+        self.codingPath = codingPath
+        end = try reader.end(of: at, path: codingPath)
+        let n = try reader.u32(at + 5, path: codingPath)
+        position = at + CompactCoding.containerHeader
+        // Every element takes at least a byte.
+        guard n <= end - position else { throw reader.corrupted(codingPath, "array count \(n)") }
+        count = n
+    }
+
+    var isAtEnd: Bool { currentIndex >= count! }
+
+    /// Reads the next element with `body` (given its offset and index) and moves past it only if
+    /// that succeeds. Errors in a primitive element carry the container's path.
+    mutating func next<R>(_ type: Any.Type, _ body: (Int, Int) throws -> R) throws -> R {
+        guard !isAtEnd else {
+            throw DecodingError.valueNotFound(type, .init(codingPath: CompactIndexKey.path(codingPath, currentIndex),
+                                                          debugDescription: "no elements left"))
+        }
+        let r = try body(position, currentIndex)
+        let after = try reader.end(of: position, path: codingPath)
+        guard after <= end else { throw reader.corrupted(codingPath, "element cut short") }
+        position = after
+        currentIndex += 1
+        return r
+    }
+
+    mutating func decodeNil() throws -> Bool {
+        guard !isAtEnd, try reader.isNil(position, path: codingPath) else { return false }
+        return try next(Never.self) { _, _ in true }
+    }
+
+    mutating func decode(_ type: Bool.Type) throws -> Bool { try next(type) { [reader, codingPath] at, _ in try reader.bool(at, path: codingPath) } }
+    mutating func decode(_ type: String.Type) throws -> String { try next(type) { [reader, codingPath] at, _ in try reader.string(at, path: codingPath) } }
+    mutating func decode(_ type: Double.Type) throws -> Double { try next(type) { [reader, codingPath] at, _ in try reader.double(at, path: codingPath) } }
+    mutating func decode(_ type: Float.Type) throws -> Float { try next(type) { [reader, codingPath] at, _ in try reader.float(at, path: codingPath) } }
+    mutating func decode(_ type: Int.Type) throws -> Int { try int(type) }
+    mutating func decode(_ type: Int8.Type) throws -> Int8 { try int(type) }
+    mutating func decode(_ type: Int16.Type) throws -> Int16 { try int(type) }
+    mutating func decode(_ type: Int32.Type) throws -> Int32 { try int(type) }
+    mutating func decode(_ type: Int64.Type) throws -> Int64 { try int(type) }
+    mutating func decode(_ type: UInt.Type) throws -> UInt { try int(type) }
+    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { try int(type) }
+    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { try int(type) }
+    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { try int(type) }
+    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try int(type) }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try next(type) { [reader, codingPath] at, i in
+            // A primitive's errors carry the container's path: no path is built per element.
+            try reader.decode(T.self, at: at, path: CompactReader.isPrimitive(T.self) ? codingPath : CompactIndexKey.path(codingPath, i))
+        }
+    }
+
+    mutating func int<T: FixedWidthInteger>(_ type: T.Type) throws -> T {
+        try next(type) { [reader, codingPath] at, _ in try reader.integer(T.self, at, path: codingPath) }
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+        try next(type) { [reader, codingPath] at, i in
+            KeyedDecodingContainer(try CompactKeyedDecoding<NestedKey>(reader: reader, at: at, codingPath: CompactIndexKey.path(codingPath, i)))
+        }
+    }
+
+    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        try next([Any].self) { [reader, codingPath] at, i in
+            try CompactUnkeyedDecoding(reader: reader, at: at, codingPath: CompactIndexKey.path(codingPath, i))
+        }
+    }
+
+    mutating func superDecoder() throws -> any Decoder {
+        try next((any Decoder).self) { [reader, codingPath] at, i in
+            CompactDecoderImpl(reader: reader, at: at, codingPath: CompactIndexKey.path(codingPath, i))
+        }
+    }
+}
+
+struct CompactSingleValueDecoding: SingleValueDecodingContainer {
+    let reader: CompactReader
+    let at: Int
+    let codingPath: [any CodingKey]
+
+    func decodeNil() -> Bool { (try? reader.isNil(at, path: codingPath)) ?? false }
+    func decode(_ type: Bool.Type) throws -> Bool { try reader.bool(at, path: codingPath) }
+    func decode(_ type: String.Type) throws -> String { try reader.string(at, path: codingPath) }
+    func decode(_ type: Double.Type) throws -> Double { try reader.double(at, path: codingPath) }
+    func decode(_ type: Float.Type) throws -> Float { try reader.float(at, path: codingPath) }
+    func decode(_ type: Int.Type) throws -> Int { try reader.integer(type, at, path: codingPath) }
+    func decode(_ type: Int8.Type) throws -> Int8 { try reader.integer(type, at, path: codingPath) }
+    func decode(_ type: Int16.Type) throws -> Int16 { try reader.integer(type, at, path: codingPath) }
+    func decode(_ type: Int32.Type) throws -> Int32 { try reader.integer(type, at, path: codingPath) }
+    func decode(_ type: Int64.Type) throws -> Int64 { try reader.integer(type, at, path: codingPath) }
+    func decode(_ type: UInt.Type) throws -> UInt { try reader.integer(type, at, path: codingPath) }
+    func decode(_ type: UInt8.Type) throws -> UInt8 { try reader.integer(type, at, path: codingPath) }
+    func decode(_ type: UInt16.Type) throws -> UInt16 { try reader.integer(type, at, path: codingPath) }
+    func decode(_ type: UInt32.Type) throws -> UInt32 { try reader.integer(type, at, path: codingPath) }
+    func decode(_ type: UInt64.Type) throws -> UInt64 { try reader.integer(type, at, path: codingPath) }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T { try reader.decode(T.self, at: at, path: codingPath) }
+}
