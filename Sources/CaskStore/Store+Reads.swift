@@ -36,7 +36,11 @@ extension Store {
 
     /// The value of `key`, or nil if it is absent or expired.
     public func get(_ key: [UInt8], now: Int64 = wallClockMicros()) throws -> [UInt8]? {
-        try key.withUnsafeBytes { (k) throws in try read(k, now: now) { Array($0.value) } }
+        try key.withUnsafeBytes { (k) throws in
+            if let tx = try joinedTransaction() { return try tx.read(Array(k)) { Array($0.value) } }
+            let hash = KeyHash.hash(k)
+            return try shard(for: hash).copyValue(key: k, hash: hash, now: now)
+        }
     }
 
     /// Like ``read(_:now:_:)``, and for a record whose value is in a value file, also hands `body`

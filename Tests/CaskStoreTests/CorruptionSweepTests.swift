@@ -134,3 +134,35 @@ struct CorruptionSweepTests {
         print("corruption sweep (manifest): \(manifest.count) bytes flipped one at a time")
     }
 }
+
+/// Damage that appears after a record was checked and indexed (the disk, or another program,
+/// changed it while the store is open): a get checks every value it copies out.
+@Suite("Damage while open")
+struct DamageWhileOpenTests {
+    @Test(arguments: [100, 70_000, 1 << 20, (3 << 20) + 5])
+    func aGetNeverReturnsAValueWhoseBytesChanged(valueLength: Int) throws {
+        let dir = TemporaryDirectory()
+        let store = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 8 << 20))
+        defer { try? store.close() }
+        let value = (0..<valueLength).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
+        try store.put(bytes("other"), bytes("stays"))
+        try store.put(bytes("k"), value)
+        #expect(try store.get(bytes("k")) == value)
+        // Flip one byte in the last piece of the value, through the file (the store maps it shared).
+        let segment = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.sub("shard-000")).first { $0.hasSuffix(".log") })
+        let path = dir.sub("shard-000/" + segment)
+        var file = readFile(path)
+        // The value's last 16 bytes, found from the end (the record is the last one written).
+        let tail = Array(value.suffix(16))
+        let start = try #require(stride(from: file.count - 16, through: 0, by: -1).first { file[$0..<($0 + 16)].elementsEqual(tail) })
+        let at = start + 13
+        file[at] ^= 0x40
+        let fd = open(path, O_WRONLY)
+        #expect(fd >= 0)
+        _ = file.withUnsafeBytes { pwrite(fd, $0.baseAddress! + at, 1, off_t(at)) }
+        close(fd)
+        #expect(try store.get(bytes("k")) == nil, "a damaged value is reported and treated as absent")
+        #expect(store.recoveryReport.corruptRanges.count == 1)
+        #expect(try store.get(bytes("other")) == bytes("stays"))
+    }
+}

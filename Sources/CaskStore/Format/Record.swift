@@ -93,12 +93,26 @@ package enum RecordCodec {
         kind: RecordKind, flags: RecordFlags, sequence: UInt64, storeTime: Int64, expireTime: Int64,
         key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
     ) -> Int {
-        let head = encodeHead(into: out, kind: kind, flags: flags, sequence: sequence, storeTime: storeTime,
-                              expireTime: expireTime, key: key, tag: tag, valueLength: value.count)
-        var crc = Checksum.crc32(UnsafeRawPointer(out + 4), head - 4)
+        let (head, headCRC) = encodeUnsealed(into: out, kind: kind, flags: flags, sequence: sequence, storeTime: storeTime,
+                                             expireTime: expireTime, key: key, tag: tag, valueLength: value.count)
+        var crc = headCRC
         if let v = value.baseAddress, value.count > 0 { crc = cask_crc32c(crc, v, UInt64(value.count)) }
         out.putLE(crc, at: 0)
         return head
+    }
+
+    /// Encodes everything of a record but its value and its CRC at `out`. Returns their length
+    /// and the CRC so far (bytes 4 onwards): the caller continues it over the value
+    /// (`cask_crc32c(crc, value…)`, in pieces if it likes) and stores it at byte 0.
+    @inline(__always)
+    package static func encodeUnsealed(
+        into out: UnsafeMutableRawPointer,
+        kind: RecordKind, flags: RecordFlags, sequence: UInt64, storeTime: Int64, expireTime: Int64,
+        key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, valueLength: Int
+    ) -> (length: Int, crc: UInt32) {
+        let head = encodeHead(into: out, kind: kind, flags: flags, sequence: sequence, storeTime: storeTime,
+                              expireTime: expireTime, key: key, tag: tag, valueLength: valueLength)
+        return (head, Checksum.crc32(UnsafeRawPointer(out + 4), head - 4))
     }
 
     /// The header (CRC left out), key and tag. Returns their length.

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Dispatch
+import CCaskSupport
 
 /// A record as stored, seen without copying. Valid only inside the closure it is passed to.
 public struct RecordView {
@@ -61,6 +62,50 @@ extension Shard {
         }
     }
 
+    /// The value of the live, unexpired record of `key`, copied out, with its CRC checked on the
+    /// copy a piece at a time as it is made: the mapped bytes are read once, not once for the check
+    /// and again for the copy. A record whose checksum does not match is reported and treated as
+    /// absent, as ``read(key:hash:now:_:)`` does.
+    func copyValue(key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) throws -> [UInt8]? {
+        try withCurrentState { (s) throws -> [UInt8]? in
+            let segs = s.view
+            guard let e = s.directory.find(hash: hash, key: key, matches: { segs.keyMatches($0, key) }),
+                  !e.isExpired(at: now),
+                  let seg = segs.segment(e.segment) else {
+                if options.statistics { shared.add(.misses, 1) }
+                return nil
+            }
+            let p = seg.bytes(at: Int(e.offset))
+            guard let h = RecordCodec.plausibleHeader(p, available: Int(e.length)), h.length == Int(e.length) else {
+                noteCorrupt(e)
+                return nil
+            }
+            var crc = Checksum.crc32(p + 4, h.valueOffset - 4)
+            let value = [UInt8](unsafeUninitializedCapacity: h.valueLength) { out, count in
+                var done = 0
+                while done < h.valueLength {
+                    let n = min(Shard.valuePiece, h.valueLength - done)
+                    let to = out.baseAddress! + done
+                    to.update(from: (p + h.valueOffset + done).assumingMemoryBound(to: UInt8.self), count: n)
+                    crc = cask_crc32c(crc, to, UInt64(n))
+                    done += n
+                }
+                count = h.valueLength
+            }
+            guard crc == p.le(0, as: UInt32.self) else {
+                noteCorrupt(e)
+                return nil
+            }
+            if options.statistics { shared.add(.hits, 1) }
+            if options.evictionPolicy.tracksAccess { noteAccess(&s, hash: hash) }
+            return value
+        }
+    }
+
+    func noteCorrupt(_ e: IndexEntry) {
+        report.withLock { $0.noteCorrupt(.init(shard: number, segment: e.segment, offset: Int(e.offset), length: Int(e.length))) }
+    }
+
     /// Finds the record of `key` in `s`. With `verify`, checks its CRC (every value handed out is).
     @inline(__always)
     func lookup(_ s: inout ShardState, key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, verify: Bool) throws -> RecordView? {
@@ -71,9 +116,7 @@ extension Shard {
         let p = seg.bytes(at: Int(e.offset))
         if verify {
             guard case .valid(let h) = RecordCodec.parse(p, available: Int(e.length)), h.length == Int(e.length) else {
-                report.withLock {
-                    $0.noteCorrupt(.init(shard: number, segment: e.segment, offset: Int(e.offset), length: Int(e.length)))
-                }
+                noteCorrupt(e)
                 return nil
             }
             _ = h
