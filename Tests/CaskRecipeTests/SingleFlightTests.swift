@@ -11,7 +11,7 @@ struct SingleFlightTests {
         let fk = f.core.flightKey(try f.key(for: x))
         let start = Date()
         while Date().timeIntervalSince(start) < 120 {
-            let count = FlightBoard.flights.withLock { $0[fk] as? Flight<Int> }?.state.withLock { $0.waiters.count } ?? 0
+            let count = FlightBoard.flights.withLock { $0[FlightKey(fk)] as? Flight<Int> }?.state.withLock { $0.waiters.count } ?? 0
             if count >= n { return }
             try await Task.sleep(for: .milliseconds(1))
         }

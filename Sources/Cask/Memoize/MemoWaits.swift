@@ -16,7 +16,7 @@ import CaskStore
 enum MemoWaits {
     struct State {
         /// Flight key → the link of the computation leading it.
-        var leaders: [[UInt8]: MemoCallChain] = [:]
+        var leaders: [FlightKey: MemoCallChain] = [:]
         /// Waiting computation → it and the flights it waits for (several: its child tasks).
         var waits: [ObjectIdentifier: (computation: MemoCallChain, keys: [[UInt8]])] = [:]
 
@@ -29,7 +29,7 @@ enum MemoWaits {
             var frontier = [key]
             var seen: Set<[UInt8]> = []
             while let k = frontier.popLast() {
-                guard seen.insert(k).inserted, let leader = leaders[k] else { continue }
+                guard seen.insert(k).inserted, let leader = leaders[FlightKey(k)] else { continue }
                 if blocked.contains(ObjectIdentifier(leader)) { return true }
                 for (_, w) in waits where w.computation.isNested(in: leader) { frontier += w.keys }
             }
@@ -41,14 +41,16 @@ enum MemoWaits {
 
     /// Runs the leader's computation of the flight of `link`.
     static func leading<R>(_ link: MemoCallChain, _ body: () throws -> R) rethrows -> R {
-        state.withLock { $0.leaders[link.key] = link }
-        defer { state.withLock { if $0.leaders[link.key] === link { $0.leaders[link.key] = nil } } }
+        let key = FlightKey(link.key)
+        state.withLock { $0.leaders[key] = link }
+        defer { state.withLock { if $0.leaders[key] === link { $0.leaders[key] = nil } } }
         return try body()
     }
 
     static func leading<R>(_ link: MemoCallChain, _ body: () async throws -> R) async rethrows -> R {
-        state.withLock { $0.leaders[link.key] = link }
-        defer { state.withLock { if $0.leaders[link.key] === link { $0.leaders[link.key] = nil } } }
+        let key = FlightKey(link.key)
+        state.withLock { $0.leaders[key] = link }
+        defer { state.withLock { if $0.leaders[key] === link { $0.leaders[key] = nil } } }
         return try await body()
     }
 

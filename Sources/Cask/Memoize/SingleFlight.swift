@@ -76,22 +76,32 @@ final class Flight<Value: Sendable>: Sendable {
 /// The computations in progress in this process, by cache directory and call key: concurrent
 /// callers of one key share one computation (single flight).
 enum FlightBoard {
-    static let flights = Locked<[[UInt8]: any AnyObject & Sendable]>([:])
+    static let flights = Locked<[FlightKey: any AnyObject & Sendable]>([:])
 
     /// The flight for `key`, and whether the caller is its leader (must compute and finish it).
     /// Nil if a flight of another result type runs under the same key (then compute alone).
     static func join<V: Sendable>(_ key: [UInt8], as: V.Type) -> (Flight<V>, leader: Bool)? {
         flights.withLock { all in
-            if let running = all[key] {
+            if let running = all[FlightKey(key)] {
                 return (running as? Flight<V>).map { ($0, false) }
             }
             let f = Flight<V>()
-            all[key] = f
+            all[FlightKey(key)] = f
             return (f, true)
         }
     }
 
     static func leave(_ key: [UInt8]) {
-        _ = flights.withLock { $0.removeValue(forKey: key) }
+        _ = flights.withLock { $0.removeValue(forKey: FlightKey(key)) }
     }
+}
+
+/// A flight key as a dictionary key: hashed as one run of bytes (`[UInt8]`'s own hashing feeds
+/// the hasher a byte at a time, which cost more than the rest of a lookup on every memoized miss).
+struct FlightKey: Hashable, Sendable {
+    let bytes: [UInt8]
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
 }
