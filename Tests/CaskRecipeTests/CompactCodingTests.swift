@@ -72,7 +72,7 @@ struct CompactCodingTests {
     }
 
     @Test func theLayoutIsPinned() throws {
-        // [1, -1] and {"a": true}, byte by byte (Design.md, "Memoized results").
+        // [1, -1] and {"a": true}, byte by byte (the layout in Design.md, memoize, "Results").
         #expect(try CompactCoding.encode([1, -1]) == [0x08, 27, 0, 0, 0, 2, 0, 0, 0, 0x03, 1, 0, 0, 0, 0, 0, 0, 0,
                                                           0x03, 255, 255, 255, 255, 255, 255, 255, 255])
         struct A: Codable { var a: Bool }
