@@ -90,6 +90,9 @@ enum ValueCodec {
             guard encoding == .double, bytes.count == 8 else { throw mismatch() }
             return Double(bitPattern: UInt64(bitPattern: int64(bytes))) as! V
         default:
+            if encoding != .coded, let optional = type as? any NativeOptional.Type {
+                return try optional.decodeNative(encoding: encoding, bytes: bytes, coder: coder) as! V
+            }
             guard encoding == .coded else { throw mismatch() }
             do {
                 return try coder.decode(V.self, from: bytes)
@@ -114,5 +117,18 @@ enum ValueCodec {
 
     static func int64(_ b: [UInt8]) -> Int64 {
         b.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) }
+    }
+}
+
+/// An optional of a natively stored type. `encode` stores `Optional(5)` as the integer 5 (the
+/// cast to `Int` looks through the optional), so reading it back as `Int?` takes the native
+/// encoding of the wrapped type; `nil` is stored through the coder (`null`) and read back there.
+protocol NativeOptional {
+    static func decodeNative(encoding: ValueEncoding, bytes: [UInt8], coder: any CacheCoder) throws -> Self
+}
+
+extension Optional: NativeOptional where Wrapped: Decodable {
+    static func decodeNative(encoding: ValueEncoding, bytes: [UInt8], coder: any CacheCoder) throws -> Wrapped? {
+        .some(try ValueCodec.decode(Wrapped.self, encoding: encoding, bytes: bytes, coder: coder))
     }
 }

@@ -30,6 +30,28 @@ struct CacheTests {
         #expect(try cache.get("missing", default: "fallback") == "fallback")
     }
 
+    /// Optionals of natively stored types read back as what was stored: a present one is stored as
+    /// the wrapped value itself (and used to be refused as a type mismatch when read as the optional).
+    @Test func optionalsOfNativeTypesRoundTrip() throws {
+        let fixture = try makeCache()
+        let cache = fixture.cache
+        try cache.set("int", Optional(5))
+        try cache.set("text", Optional("hi"))
+        try cache.set("double", Optional(2.5))
+        try cache.set("bytes", Optional([7, 8] as [UInt8]))
+        try cache.set("none", Optional<Int>.none)
+        #expect(try cache.get("int", as: Int?.self) == .some(5))
+        #expect(try cache.get("int", as: Int.self) == 5, "the stored form is the integer, as before")
+        #expect(try cache.get("text", as: String?.self) == .some("hi"))
+        #expect(try cache.get("double", as: Double?.self) == .some(2.5))
+        #expect(try cache.get("bytes", as: [UInt8]?.self) == .some([7, 8]))
+        #expect(try cache.get("none", as: Int?.self) == .some(nil))
+        #expect(try cache.get("missing", as: Int?.self) == nil)
+        // Still a mismatch when the wrapped type is not what is stored.
+        #expect { try cache.get("text", as: Int?.self) } throws: { ($0 as? CaskError)?.code == .typeMismatch }
+        #expect { try cache.get("int", as: String?.self) } throws: { ($0 as? CaskError)?.code == .typeMismatch }
+    }
+
     @Test func typeMismatchIsAnError() throws {
         let fixture = try makeCache()
         let cache = fixture.cache
