@@ -26,10 +26,21 @@ protocol CompactArrayDecodable {
 
 extension Array: CompactArrayDecodable where Element: Decodable {
     static func compactDecode(_ reader: CompactReader, at: Int, path: [any CodingKey]) throws -> [Element] {
-        var elements = try CompactUnkeyedDecoding(reader: reader, at: at, codingPath: path)
+        let t = try reader.tag(at, path: path)
+        guard t == CompactCoding.array else { throw reader.mismatch([Element].self, path, found: t) }
+        let end = try reader.end(of: at, path: path)
+        let count = try reader.u32(at + 5, path: path)
+        var p = at + CompactCoding.containerHeader
+        // Every element takes at least a byte.
+        guard count <= end - p else { throw reader.corrupted(path, "array count \(count)") }
+        let primitive = CompactReader.isPrimitive(Element.self)
         var out: [Element] = []
-        out.reserveCapacity(elements.count!)
-        while !elements.isAtEnd { out.append(try elements.decode(Element.self)) }
+        out.reserveCapacity(count)
+        for i in 0..<count {
+            out.append(try reader.decode(Element.self, at: p, path: primitive ? path : CompactIndexKey.path(path, i)))
+            p = try reader.end(of: p, path: path)
+            guard p <= end else { throw reader.corrupted(path, "element cut short") }
+        }
         return out
     }
 }

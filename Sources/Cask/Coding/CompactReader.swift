@@ -110,10 +110,11 @@ struct CompactReader {
     }
 
     func decode<T: Decodable>(_ type: T.Type, at: Int, path: [any CodingKey]) throws -> T {
-        if T.self == String.self { return try string(at, path: path) as! T }
-        if T.self == Int.self { return try integer(Int.self, at, path: path) as! T }
-        if T.self == Double.self { return try double(at, path: path) as! T }
-        if T.self == Bool.self { return try bool(at, path: path) as! T }
+        // T is exactly the type named: the bit casts only skip the runtime's dynamic cast.
+        if T.self == String.self { return unsafeBitCast(try string(at, path: path), to: T.self) }
+        if T.self == Int.self { return unsafeBitCast(try integer(Int.self, at, path: path), to: T.self) }
+        if T.self == Double.self { return unsafeBitCast(try double(at, path: path), to: T.self) }
+        if T.self == Bool.self { return unsafeBitCast(try bool(at, path: path), to: T.self) }
         if T.self == [UInt8].self || T.self == Data.self, try tag(at, path: path) == CompactCoding.bytes {
             let b = try payload(at, path: path)
             return T.self == Data.self ? Data(b) as! T : Array(b) as! T
