@@ -102,10 +102,9 @@ package enum RecordCodec {
     }
 
     /// Encodes everything of a record but its value and its CRC at `out`. Returns their length
-    /// and the CRC so far (bytes 4 onwards): the caller continues it over the value
-    /// (`cask_crc32c(crc, value…)`, in pieces if it likes) and stores it at byte 0.
+    /// and the CRC so far (bytes 4 onwards), for the caller to continue over the value.
     @inline(__always)
-    package static func encodeUnsealed(
+    private static func encodeUnsealed(
         into out: UnsafeMutableRawPointer,
         kind: RecordKind, flags: RecordFlags, sequence: UInt64, storeTime: Int64, expireTime: Int64,
         key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, valueLength: Int
