@@ -123,22 +123,34 @@ public struct MixedWorkload: TimedWorkload {
         let expected = max(0, ops - warmup)
         for k in 0..<3 { result.nanos[k].reserveCapacity(k == 0 ? expected : expected / 5) }
         let keys = (0..<range).map { Array(String($0).utf8) }
+        // The value is built in place: one resize, then the digits copied in doubling runs
+        // (appending them one run at a time cost more than the get being measured).
+        let zeros = [UInt8](repeating: 0, count: 20 * 99)
         var value: [UInt8] = []
-        value.reserveCapacity(2048)
-        var digits: [UInt8] = []
-        digits.reserveCapacity(20)
+        value.reserveCapacity(zeros.count)
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
         for count in 0..<ops {
             if count % progressStep == progressStep - 1 { progress?.advance(by: progressStep) }
             let key = keys[rng.below(range)]
-            // value = decimal digits of `count`, repeated 1...99 times (built without allocating).
-            digits.removeAll(keepingCapacity: true)
-            var n = count
-            repeat { digits.append(UInt8(48 + n % 10)); n /= 10 } while n > 0
-            digits.reverse()
+            // value = decimal digits of `count`, repeated 1...99 times.
             let repeats = 1 + rng.below(99)
-            value.removeAll(keepingCapacity: true)
-            digits.withUnsafeBufferPointer { d in
-                for _ in 0..<repeats { value.append(contentsOf: d) }
+            withUnsafeMutableBytes(of: &digits) { d in
+                var n = count, width = 0
+                repeat { width += 1; n /= 10 } while n > 0
+                n = count
+                for i in stride(from: width - 1, through: 0, by: -1) { d[i] = UInt8(48 + n % 10); n /= 10 }
+                value.removeAll(keepingCapacity: true)
+                value.append(contentsOf: zeros[0..<(repeats * width)])
+                value.withUnsafeMutableBytes { v in
+                    let base = v.baseAddress!
+                    base.copyMemory(from: d.baseAddress!, byteCount: width)
+                    var filled = width
+                    while filled < v.count {
+                        let n = min(filled, v.count - filled)
+                        (base + filled).copyMemory(from: base, byteCount: n)
+                        filled += n
+                    }
+                }
             }
             let r = rng.unit()
             let kind: OperationKind

@@ -203,6 +203,40 @@ struct BenchTests {
         }
     }
 
+    /// The core workload's values are the peers': the decimal digits of the operation's count,
+    /// repeated 1...99 times (the repeat count drawn after the key), whatever their width.
+    @Test func coreWorkloadSetsThePeersValues() throws {
+        final class Recorder: BenchTarget, @unchecked Sendable {
+            var sets: [(key: [UInt8], value: [UInt8])] = []
+            func get(_ key: [UInt8]) throws -> [UInt8]? { nil }
+            func set(_ key: [UInt8], _ value: [UInt8]) throws { sets.append((key, value)) }
+            func delete(_ key: [UInt8]) throws -> Bool { false }
+            func close() throws {}
+        }
+        var w = MixedWorkload.core
+        w.ops = 20_000
+        w.warmup = 0
+        w.getFraction = 0
+        w.setFraction = 1
+        let recorder = Recorder()
+        _ = try w.run(recorder, seed: 3)
+        #expect(recorder.sets.count == w.ops)
+        var rng = WorkloadRandom(seed: 3)
+        var lengths = Set<Int>()
+        for (count, set) in recorder.sets.enumerated() {
+            let key = rng.below(w.range)
+            let repeats = 1 + rng.below(99)
+            _ = rng.unit()
+            let expected = Array(String(repeating: String(count), count: repeats).utf8)
+            guard set.key == Array(String(key).utf8), set.value == expected else {
+                Issue.record("operation \(count): set \(set.key) to \(set.value.count) bytes, expected \(expected.count)")
+                break
+            }
+            lengths.insert(set.value.count)
+        }
+        #expect(lengths.min()! < 10 && lengths.max()! > 4 * 99, "short values and values of many repeats of five digits")
+    }
+
     @Test func keyBufferSpellsDecimalKeys() {
         var k = KeyBuffer()
         for i in [0, 7, 10, 123_456, 999_999] {
