@@ -68,14 +68,13 @@ extension Shard {
     /// absent, as ``read(key:hash:now:_:)`` does.
     func copyValue(key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) throws -> [UInt8]? {
         try withCurrentState { (s) throws -> [UInt8]? in
-            let segs = s.view
-            guard let e = s.directory.find(hash: hash, key: key, matches: { segs.keyMatches($0, key) }),
+            let records = s.reader
+            guard let e = s.directory.find(hash: hash, key: key, matches: { records.holdsKey($0, key) }),
                   !e.isExpired(at: now),
-                  let seg = segs.segment(e.segment) else {
+                  let p = records.address(e) else {
                 if options.statistics { shared.add(.misses, 1) }
                 return nil
             }
-            let p = seg.bytes(at: Int(e.offset))
             guard let h = RecordCodec.plausibleHeader(p, available: Int(e.length)), h.length == Int(e.length) else {
                 noteCorrupt(e)
                 return nil
@@ -109,11 +108,10 @@ extension Shard {
     /// Finds the record of `key` in `s`. With `verify`, checks its CRC (every value handed out is).
     @inline(__always)
     func lookup(_ s: inout ShardState, key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, verify: Bool) throws -> RecordView? {
-        let segs = s.view
-        guard let e = s.directory.find(hash: hash, key: key, matches: { segs.keyMatches($0, key) }),
+        let records = s.reader
+        guard let e = s.directory.find(hash: hash, key: key, matches: { records.holdsKey($0, key) }),
               !e.isExpired(at: now),
-              let seg = segs.segment(e.segment) else { return nil }
-        let p = seg.bytes(at: Int(e.offset))
+              let p = records.address(e) else { return nil }
         if verify {
             guard case .valid(let h) = RecordCodec.parse(p, available: Int(e.length)), h.length == Int(e.length) else {
                 noteCorrupt(e)

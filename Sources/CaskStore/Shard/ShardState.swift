@@ -105,6 +105,9 @@ struct ShardState {
     @inline(__always)
     func segment(_ id: UInt32) -> Segment? { id == active.id ? active : segments[id] }
 
+    /// The read path's view of the segments: see ``RecordReader``.
+    var reader: RecordReader { RecordReader(active: active, segments: segments) }
+
     /// The segments, detached from the rest of the state so that index mutations can read keys.
     var view: SegmentView { SegmentView(active: active, segments: segments) }
 }
@@ -149,5 +152,29 @@ struct SegmentView {
         let p = seg.bytes(at: Int(entry.offset))
         let n = Int(p.le(34, as: UInt16.self))
         return Array(UnsafeRawBufferPointer(start: p + RecordHeader.size, count: n))
+    }
+}
+
+/// The read path's access to records: like ``SegmentView``, but it hands out addresses, not
+/// segments, and holds the active segment without retaining it, so a lookup retains and releases
+/// nothing per segment it touches. Only for use inside the shard mutex while the state it was made
+/// from is unchanged (the state keeps the active segment alive); never stored.
+struct RecordReader {
+    unowned(unsafe) let active: Segment
+    let segments: [UInt32: Segment]
+
+    /// The address of the record of `entry`, or nil if its segment is not open.
+    @inline(__always)
+    func address(_ entry: IndexEntry) -> UnsafeRawPointer? {
+        if entry.segment == active.id { return active.bytes(at: Int(entry.offset)) }
+        return segments[entry.segment]?.bytes(at: Int(entry.offset))
+    }
+
+    /// True when the record of `entry` holds exactly `key`.
+    @inline(__always)
+    func holdsKey(_ entry: IndexEntry, _ key: UnsafeRawBufferPointer) -> Bool {
+        guard let p = address(entry) else { return false }
+        let n = Int(p.le(34, as: UInt16.self))
+        return n == key.count && (n == 0 || memcmp(p + RecordHeader.size, key.baseAddress!, n) == 0)
     }
 }
