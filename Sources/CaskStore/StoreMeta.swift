@@ -7,11 +7,18 @@ import Darwin
 /// The root metadata file `cask.meta`: a few `name value` text lines, written once when the store
 /// is created (temp + rename) and never changed by the engine.
 ///
-///     cask-format 1
+///     cask-format 2
 ///     shards 8
+///
+/// Format 2 (this release) differs from 1 only in the shard write lock (a mutex in the shared
+/// header instead of `flock`): the records are the same. A format-1 store is upgraded when opened,
+/// so that a release that knows only the `flock` protocol refuses it instead of writing beside
+/// processes that do not take that lock.
 enum StoreMeta {
     static let fileName = "cask.meta"
-    static let formatVersion = 1
+    static let formatVersion = 2
+    /// Formats this build opens (older ones are upgraded in place).
+    static let readableFormats = 1...2
 
     static func shardDirectory(_ i: Int) -> String {
         let digits = String(i)
@@ -26,12 +33,16 @@ enum StoreMeta {
         try FileSystem.makeDirectory(directory, followLink: true)
         try FileSystem.checkTrusted(directory)
         let metaPath = directory + "/" + fileName
-        if FileSystem.exists(metaPath) { return try read(metaPath) }
+        if FileSystem.exists(metaPath), case let (format, shards) = try read(metaPath), format == formatVersion { return shards }
         let lock = try FileRef.open(directory + "/lock", flags: O_RDWR | O_CREAT)
         defer { lock.close() }
         if case .failure(let e) = Sys.flock(lock.fd, LOCK_EX) { throw CaskError.io("cannot lock store", path: lock.path, errno: e) }
         defer { _ = Sys.flock(lock.fd, LOCK_UN) }
-        if FileSystem.exists(metaPath) { return try read(metaPath) }
+        if FileSystem.exists(metaPath) {
+            let (format, shards) = try read(metaPath)
+            if format != formatVersion { try write(metaPath, shards: shards, directory: directory) }
+            return shards
+        }
         let names: [String]
         switch Sys.listDirectory(directory) {
         case .success(let n): names = n
@@ -41,12 +52,18 @@ enum StoreMeta {
         guard foreign.isEmpty else {
             throw CaskError(.notACache, "directory is not empty and holds no \(fileName)", path: directory)
         }
-        let text = "cask-format \(formatVersion)\nshards \(shardCount)\n"
-        try FileSystem.replaceAtomically(metaPath, with: Array(text.utf8), directory: directory)
+        try write(metaPath, shards: shardCount, directory: directory)
         return shardCount
     }
 
-    static func read(_ path: String) throws -> Int {
+    /// Replaces the metadata atomically with this build's format.
+    static func write(_ path: String, shards: Int, directory: String) throws {
+        let text = "cask-format \(formatVersion)\nshards \(shards)\n"
+        try FileSystem.replaceAtomically(path, with: Array(text.utf8), directory: directory)
+    }
+
+    /// The format and shard count of the metadata at `path`.
+    static func read(_ path: String) throws -> (format: Int, shards: Int) {
         let file = try FileRef.open(path, flags: O_RDONLY)
         defer { file.close() }
         let bytes = try file.readAll(limit: 4096)
@@ -61,12 +78,12 @@ enum StoreMeta {
         guard let format = fields["cask-format"].flatMap({ Int($0) }) else {
             throw CaskError(.notACache, "metadata does not name a Cask format", path: path)
         }
-        guard format == formatVersion else {
-            throw CaskError(.unsupportedVersion, "store format \(format) is not supported (this build reads \(formatVersion))", path: path)
+        guard readableFormats.contains(format) else {
+            throw CaskError(.unsupportedVersion, "store format \(format) is not supported (this build reads \(readableFormats.lowerBound) to \(formatVersion))", path: path)
         }
         guard let shards = fields["shards"].flatMap({ Int($0) }), (1...256).contains(shards) else {
             throw CaskError(.corrupted, "metadata has no valid shard count", path: path)
         }
-        return shards
+        return (format, shards)
     }
 }

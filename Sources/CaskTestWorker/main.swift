@@ -95,6 +95,16 @@ do {
             emit("ack \(i)")
         }
         try store.close()
+    case "die-holding-locks":
+        // Dies (no unwinding, no unlock) inside a transaction, which holds every shard's write lock.
+        guard args.count >= 3 else { fail("die-holding-locks <dir>") }
+        let store = try Store(directory: args[2], options: options)
+        try store.put(Array("before".utf8), Array("kept".utf8))
+        try store.transact { tx in
+            try tx.put(Array("inside".utf8), Array("never applied".utf8))
+            emit("holding")
+            _exit(9)
+        }
     case "read":
         guard args.count >= 4 else { fail("read <dir> <key>") }
         let store = try Store(directory: args[2], options: options)

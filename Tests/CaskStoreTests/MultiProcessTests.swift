@@ -138,6 +138,39 @@ struct MultiProcessTests {
 }
 
 extension MultiProcessTests {
+    /// A process killed while it holds every shard's write lock (inside a transaction) leaves no
+    /// lock behind: another process opens the store (recovery takes each shard's lock) and
+    /// writes; the dead one's buffered write never happened. The second process runs as a child
+    /// with a bounded wait, so a lock that stayed held fails the test instead of hanging it.
+    @Test func aWriterThatDiesHoldingTheLocksBlocksNobody() throws {
+        let dir = TemporaryDirectory()
+        let (status, output) = try runChild(worker, ["die-holding-locks", dir.path])
+        #expect(status == 9 && output.contains("holding"), "\(status) \(output)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: worker)
+        p.arguments = ["write", dir.path, "after", "50"]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        // SIGKILL: the worker blocks SIGTERM on its threads.
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            // The lock is still held: opening the store here would hang this test too.
+            Issue.record("the writer after the dead one did not finish within 60 s")
+            return
+        }
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0)
+        let store = try Store(directory: dir.path, options: .testing())
+        #expect(text(try store.get(bytes("before"))) == "kept")
+        #expect(try store.get(bytes("inside")) == nil)
+        for i in 0..<50 { #expect(text(try store.get(bytes("after-\(i)"))) == "value-after-\(i)") }
+        try store.put(bytes("last"), bytes("written"))
+        #expect(try store.checkInvariants() == nil)
+        try store.close()
+    }
+
     /// A child forked after open shares the parent's flock descriptions, so the shard lock would
     /// exclude neither: every operation of the child is refused with `.forked`, and the parent's
     /// data and handle are untouched.

@@ -89,6 +89,32 @@ struct StoreTests {
         for i in 0..<50 { #expect(text(try store.get(bytes("k\(i)"))) == "v\(i)") }
     }
 
+    /// A store of format 1 (whose writers took `flock`) opens with its data and is marked format
+    /// 2, so a release that only knows `flock` refuses it rather than write beside this one.
+    @Test func aFormatOneStoreIsUpgradedOnOpen() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try Store(directory: dir.path, options: .testing(shards: 3))
+            for i in 0..<20 { try store.put(bytes("k\(i)"), bytes("v\(i)")) }
+            try store.close()
+        }
+        #expect(text(readFile(dir.sub("cask.meta"))) == "cask-format 2\nshards 3\n")
+        writeFile(dir.sub("cask.meta"), bytes("cask-format 1\nshards 3\n"))
+        // A header as format 1 left it: its magic names the protocol without the lock in the page.
+        for shard in 0..<3 {
+            let lock = dir.sub("shard-00\(shard)/lock")
+            var header = readFile(lock)
+            header.replaceSubrange(0..<8, with: bytes("CASKSHM1"))
+            writeFile(lock, header)
+        }
+        let store = try Store(directory: dir.path, options: .testing())
+        #expect(store.shardCount == 3)
+        for i in 0..<20 { #expect(text(try store.get(bytes("k\(i)"))) == "v\(i)") }
+        try store.put(bytes("new"), bytes("written"))
+        #expect(text(readFile(dir.sub("cask.meta"))) == "cask-format 2\nshards 3\n")
+        try store.close()
+    }
+
     @Test func aForeignDirectoryIsRefused() throws {
         let dir = TemporaryDirectory()
         writeFile(dir.sub("notes.txt"), bytes("mine"))

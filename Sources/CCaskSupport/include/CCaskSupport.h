@@ -101,6 +101,23 @@ static inline uint64_t cask_fork_generation(void) {
     return __atomic_load_n(&cask_fork_generation_counter, __ATOMIC_RELAXED);
 }
 
+// 4. The shard write lock (writelock.c): a process-shared robust mutex in the shared header page
+//    on Linux, `flock` on the shard's lock file elsewhere. One writer per shard across processes.
+
+/// Bytes the header reserves for the lock.
+#define CASK_WRITE_LOCK_SIZE 64
+
+/// Initializes the lock in `slot` (only while no process can be using it: under the shard's
+/// `flock`, when the header is initialized). Returns 0 or an errno.
+int cask_write_lock_init(void *slot);
+/// Takes the lock: `spins` tries with a yield after each, then a blocking wait. Returns 0, 1 when
+/// the previous holder died holding it (the lock is taken and consistent again), or an errno.
+int cask_write_lock(void *slot, int fd, int spins);
+/// Releases the lock. Returns 0 or an errno.
+int cask_write_unlock(void *slot, int fd);
+/// True when the lock is the shared-header mutex (Linux), false when it is `flock`.
+bool cask_write_lock_is_shared_mutex(void);
+
 // Swift sees `flock` and `stat` as both a struct and a function; these names are unambiguous.
 static inline int cask_flock(int fd, int operation) { return flock(fd, operation); }
 static inline int cask_stat(const char *path, struct stat *st) { return stat(path, st); }

@@ -289,7 +289,7 @@ extension Shard {
 
     /// Rebuilds the index from the files of manifest `m` (after a compaction or clear elsewhere).
     func reload(_ s: inout ShardState, manifest m: Manifest, exclusive: Bool) throws {
-        if !exclusive { try Shard.lock(lockFile, LOCK_SH) }
+        if !exclusive { try lockExclusive() }
         defer { if !exclusive { unlock() } }
         // Under the lock the manifest and committed position are stable; read them again.
         let m = try readManifest()

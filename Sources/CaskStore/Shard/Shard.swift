@@ -76,7 +76,11 @@ final class Shard: Sendable {
             }
             let h = header!
             let live = h.isCurrent(bootID: BootIdentity.current)
-            if !live { h.initialize(bootID: BootIdentity.current) }
+            if !live { try h.initialize(bootID: BootIdentity.current, path: lock.path) }
+            // The `flock` serializes openers (and the header's initialization); writers of other
+            // processes take only the write lock, so recovery takes it too.
+            try Shard.takeWriteLock(h, lock, spins: 0)
+            defer { Shard.releaseWriteLock(h, lock) }
             let (initial, report) = try Shard.recover(path: path, number: number, options: options, shared: h, headerIsLive: live)
             shared = h
             state = Locked(initial)
@@ -101,17 +105,25 @@ final class Shard: Sendable {
         }
     }
 
-    /// Takes the cross-process write lock: a few non-blocking tries with a yield in between, then a
-    /// blocking wait. The caller holds the shard mutex (so one thread per process competes).
+    /// Takes the cross-process write lock (see `cask_write_lock`): a few tries with a yield in
+    /// between, then a blocking wait. The caller holds the shard mutex (so one thread per process
+    /// competes).
     func lockExclusive() throws {
-        for _ in 0..<options.lockSpinCount {
-            if case .success = Sys.flock(lockFile.fd, LOCK_EX | LOCK_NB) { return }
-            sched_yield()
-        }
-        try Shard.lock(lockFile, LOCK_EX)
+        try Shard.takeWriteLock(shared, lockFile, spins: options.lockSpinCount)
     }
 
-    func unlock() { _ = Sys.flock(lockFile.fd, LOCK_UN) }
+    func unlock() { Shard.releaseWriteLock(shared, lockFile) }
+
+    /// Takes `header`'s write lock. A holder that died is no error: what it left half done is
+    /// repaired by whoever takes the lock next (the header's writer and manifest-change marks).
+    static func takeWriteLock(_ header: SharedHeader, _ file: FileRef, spins: Int) throws {
+        let rc = cask_write_lock(header.writeLock, file.fd, Int32(clamping: spins))
+        guard rc == 0 || rc == 1 else { throw CaskError(.io, "cannot lock shard", path: file.path, errno: rc) }
+    }
+
+    static func releaseWriteLock(_ header: SharedHeader, _ file: FileRef) {
+        _ = cask_write_unlock(header.writeLock, file.fd)
+    }
 
     /// True in a child forked after the shard was opened. Such a child shares the parent's flock
     /// descriptions (its lock would exclude neither process) and maybe a mutex some parent thread

@@ -8,7 +8,7 @@ import CCaskSupport
 /// The first 4 KiB of a shard's lock file, mapped shared by every process that has the shard open.
 /// It is how processes tell each other what is committed without a system call per read.
 ///
-///     0  8 bytes magic "CASKSHM1"
+///     0  8 bytes magic "CASKSHM2"
 ///     8  u64 manifest version last committed (bumped by roll, compaction, clear)
 ///     16 u64 committed position: active segment id << 32 | committed end offset
 ///     24 u64 durable position: everything before it is fsynced (same packing)
@@ -21,6 +21,8 @@ import CCaskSupport
 ///            clear) and publishing it (0 when none is in flight; see `Shard.completeManifestChange`)
 ///     96 u64 second-tier hits   104 u64 second-tier misses   112 u64 second-tier errors (shard 0's
 ///            header only; counted by the typed layer's shared tier, see `Store.countTier`)
+///    128 64 bytes: the shard write lock (Linux: a process-shared robust `pthread_mutex_t`; unused
+///            elsewhere, where the lock is `flock` on the file; see `cask_write_lock`)
 ///
 /// All fields are accessed with C11 atomics (acquire loads, release stores). The page is given
 /// real disk blocks (fallocate, else zeros written) before it is mapped, and the file is never
@@ -50,12 +52,21 @@ package final class SharedHeader: @unchecked Sendable {
 
     var hasMagic: Bool { memcmp(base, SharedHeader.magic, 8) == 0 }
 
-    static let magic: [UInt8] = Array("CASKSHM1".utf8)
+    /// "CASKSHM1" headers (before the write lock lived here) are initialized again.
+    static let magic: [UInt8] = Array("CASKSHM2".utf8)
 
-    /// Resets every field (only under the shard's exclusive lock, when the header is new, damaged
-    /// or left over from an earlier boot).
-    func initialize(bootID: UInt64) {
+    /// Where the shard write lock lives in the page.
+    static let writeLockOffset = 128
+
+    /// The shard write lock's bytes (see `cask_write_lock`).
+    var writeLock: UnsafeMutableRawPointer { base + SharedHeader.writeLockOffset }
+
+    /// Resets every field and the write lock (only under the shard's `flock`, when the header is
+    /// new, damaged or left over from an earlier boot: no process can be holding the lock).
+    func initialize(bootID: UInt64, path: String) throws {
         memset(base + 8, 0, 120)
+        let rc = cask_write_lock_init(writeLock)
+        guard rc == 0 else { throw CaskError(.io, "cannot initialize the shard write lock", path: path, errno: rc) }
         store(.bootID, bootID)
         SharedHeader.magic.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: 8) }
     }
