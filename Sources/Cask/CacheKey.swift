@@ -35,13 +35,16 @@ extension String: CacheKey {
     /// `s` + the UTF-8 bytes.
     public var cacheKeyBytes: [UInt8] { prefixed(0x73, utf8) }
 
+    @inlinable
     public func withCacheKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         try withPrefixed(0x73, utf8, body)
     }
 }
 
 /// `tag` followed by `bytes` in temporary storage (on the stack when small), handed to `body`.
-@inline(__always)
+/// Inlinable with its callers, so that a caller's `get` specializes it (unspecialized, it
+/// instantiated generic metadata on every call).
+@inlinable @inline(__always)
 func withPrefixed<R>(_ tag: UInt8, _ bytes: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
     let n = bytes.count
     return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n + 1) { buffer in
@@ -66,6 +69,7 @@ extension Array: CacheKey where Element == UInt8 {
     /// `b` + the bytes.
     public var cacheKeyBytes: [UInt8] { prefixed(0x62, self) }
 
+    @inlinable
     public func withCacheKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         try withPrefixed(0x62, self, body)
     }

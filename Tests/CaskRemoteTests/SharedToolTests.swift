@@ -43,7 +43,7 @@ struct SharedToolTests {
         let a = dir.sub("a")
         let url = "redis://127.0.0.1:\(server.port)"
         #expect(try runCask(["set", a, "k", "v", "--shared", url]).status == 0)
-        for bad in ["http://x", "redis://h:0", "s3://?endpoint=http://x", "s3://b?color=red", "redis-cluster://"] {
+        for bad in ["http://x", "redis://h:0", "s3://?endpoint=http://x", "s3://b?color=red", "s3://b?timeout=0", "redis-cluster://"] {
             #expect(try runCask(["get", a, "k", "--shared", bad]).status == 2, "\(bad)")
         }
         server.stop()

@@ -121,6 +121,16 @@ struct AddressingTests {
         #expect(throws: RemoteError.self) { try RemoteObject(parsing: "https://user:pw@host/x") }
     }
 
+    /// `timeout=SECONDS` in a shared-tier URL bounds each request instead of the default.
+    @Test func tierURLsTakeATimeout() throws {
+        #expect(try S3Tier(url: "s3://b/p", environment: [:]).client.timeout == .seconds(2))
+        #expect(try S3Tier(url: "s3://b/p?timeout=30&endpoint=http%3A//127.0.0.1%3A1", environment: [:]).client.timeout == .seconds(30))
+        #expect(try S3Tier(url: "s3://b?timeout=0.25", environment: [:]).client.timeout == .milliseconds(250))
+        for bad in ["0", "-1", "abc", "301", "nan", ""] {
+            #expect(throws: RemoteError.self, "timeout=\(bad)") { try S3Tier(url: "s3://b?timeout=\(bad)", environment: [:]) }
+        }
+    }
+
     @Test func redirectsKeepCredentialsOnTheirOrigin() throws {
         let headers = HTTPHeaders([("authorization", "Bearer t"), ("x-amz-date", "d"), ("accept", "*/*")])
         let request = RemoteRequest(method: .GET, url: try RemoteURL(parsing: "https://a.example/x"), headers: headers)

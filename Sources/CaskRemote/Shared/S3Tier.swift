@@ -144,8 +144,11 @@ extension S3Tier {
     /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
     /// `AWS_ENDPOINT_URL`).
     /// - Throws: ``RemoteError`` (`.invalidArgument`) for a malformed URL.
+    /// `timeout` bounds each request unless the URL gives `timeout=SECONDS` (more than 0, at most
+    /// 300), which wins: a tool run on a slow link or a loaded server can ask for more.
     public init(url: String, environment: [String: String], timeout: Duration = .seconds(2)) throws {
         guard url.hasPrefix("s3://") else { throw RemoteError(.invalidArgument, "not an s3:// URL: \(url)") }
+        var timeout = timeout
         var rest = Substring(url.dropFirst("s3://".count))
         var configuration = try S3Configuration.fromEnvironment(environment)
         if let question = rest.firstIndex(of: "?") {
@@ -158,7 +161,12 @@ extension S3Tier {
                     configuration.endpoint = try RemoteURL(parsing: value)
                     configuration.addressing = .path
                 case "region": configuration.region = value
-                default: throw RemoteError(.invalidArgument, "unknown parameter \(kv[0]) in \(url) (endpoint, region)")
+                case "timeout":
+                    guard let seconds = Double(value), seconds > 0, seconds <= 300 else {
+                        throw RemoteError(.invalidArgument, "timeout=\(value) in \(url): give seconds, more than 0 and at most 300")
+                    }
+                    timeout = .milliseconds(Int64((seconds * 1000).rounded(.up)))
+                default: throw RemoteError(.invalidArgument, "unknown parameter \(kv[0]) in \(url) (endpoint, region, timeout)")
                 }
             }
             rest = rest[..<question]
