@@ -4,8 +4,8 @@
 // On Linux an uncontended lock and unlock are two atomic instructions in user space, where the
 // `flock` pair they replace cost two system calls (~0.4 µs together here). A holder that dies is
 // noticed by the kernel (the robust list): the next locker gets EOWNERDEAD, marks the mutex
-// consistent at once and reports it; the engine's own repair (the header's writer and
-// manifest-change marks) runs on every acquisition anyway.
+// consistent at once and returns 1. The engine treats that as any acquisition: its repair of what
+// a holder left half done (the header's writer and manifest-change marks) runs on every one.
 
 #include "CCaskSupport.h"
 #include <errno.h>
@@ -55,8 +55,6 @@ int cask_write_unlock(void *slot, int fd) {
     return pthread_mutex_unlock((pthread_mutex_t *)slot);
 }
 
-bool cask_write_lock_is_shared_mutex(void) { return true; }
-
 #else
 
 int cask_write_lock_init(void *slot) {
@@ -81,7 +79,5 @@ int cask_write_unlock(void *slot, int fd) {
     (void)slot;
     return flock(fd, LOCK_UN) == 0 ? 0 : errno;
 }
-
-bool cask_write_lock_is_shared_mutex(void) { return false; }
 
 #endif

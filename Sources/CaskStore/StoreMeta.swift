@@ -4,8 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// The root metadata file `cask.meta`: a few `name value` text lines, written once when the store
-/// is created (temp + rename) and never changed by the engine.
+/// The root metadata file `cask.meta`: a few `name value` text lines, written when the store is
+/// created (temp + rename), and once more when a store of an older format is upgraded.
 ///
 ///     cask-format 2
 ///     shards 8

@@ -56,7 +56,7 @@ struct CacheLocation: ParsableArguments {
     @Option(help: "Number of shards, used only when the cache is created.")
     var shards: Int?
 
-    @Option(help: ArgumentHelp("A shared tier behind the cache: redis://[[user]:password@]host[:port][/db], redis-cluster://host:port[,host:port…] (rediss://, rediss-cluster:// for TLS; ?ca=PATH), or s3://bucket[/prefix][?endpoint=URL] (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).",
+    @Option(help: ArgumentHelp("A shared tier behind the cache: redis://[[user]:password@]host[:port][/db], redis-cluster://host:port[,host:port…] (rediss://, rediss-cluster:// for TLS; ?ca=PATH), or s3://bucket[/prefix][?endpoint=URL&timeout=SECONDS] (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).",
                                discussion: "get fills a local miss from it, set and delete go to both; other commands work on the local cache.",
                                valueName: "url"))
     var shared: String?

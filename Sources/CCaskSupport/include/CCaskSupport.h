@@ -115,8 +115,6 @@ int cask_write_lock_init(void *slot);
 int cask_write_lock(void *slot, int fd, int spins);
 /// Releases the lock. Returns 0 or an errno.
 int cask_write_unlock(void *slot, int fd);
-/// True when the lock is the shared-header mutex (Linux), false when it is `flock`.
-bool cask_write_lock_is_shared_mutex(void);
 
 // Swift sees `flock` and `stat` as both a struct and a function; these names are unambiguous.
 static inline int cask_flock(int fd, int operation) { return flock(fd, operation); }
