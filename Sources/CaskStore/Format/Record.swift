@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CCaskSupport
 
 /// What a log record says about its key.
@@ -168,6 +173,20 @@ package enum RecordCodec {
             tagLength: Int(p.le(32, as: UInt16.self)),
             keyLength: Int(p.le(34, as: UInt16.self)),
             valueLength: Int(p.le(36, as: UInt32.self)))
+    }
+
+    /// The key bytes of the record at `p` (the caller has validated the record before; valid as
+    /// long as the bytes at `p` are).
+    @inline(__always)
+    package static func key(at p: UnsafeRawPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: p + RecordHeader.size, count: Int(p.le(34, as: UInt16.self)))
+    }
+
+    /// True when the record at `p` holds exactly `key` (an index lookup's confirmation).
+    @inline(__always)
+    package static func holdsKey(_ p: UnsafeRawPointer, _ key: UnsafeRawBufferPointer) -> Bool {
+        let stored = self.key(at: p)
+        return stored.count == key.count && (key.isEmpty || memcmp(stored.baseAddress!, key.baseAddress!, key.count) == 0)
     }
 
     /// Validates the record starting at `p`, with `available` bytes readable from there.

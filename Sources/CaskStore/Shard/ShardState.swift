@@ -124,9 +124,7 @@ struct SegmentView {
     @inline(__always)
     func keyMatches(_ entry: IndexEntry, _ key: UnsafeRawBufferPointer) -> Bool {
         guard let seg = segment(entry.segment) else { return false }
-        let p = seg.bytes(at: Int(entry.offset))
-        let n = Int(p.le(34, as: UInt16.self))
-        return n == key.count && (n == 0 || memcmp(p + RecordHeader.size, key.baseAddress!, n) == 0)
+        return RecordCodec.holdsKey(seg.bytes(at: Int(entry.offset)), key)
     }
 
     /// For an entry whose value lives in a value file: the file's size, which the typed layer
@@ -149,9 +147,7 @@ struct SegmentView {
 
     func keyOf(_ entry: IndexEntry) -> [UInt8] {
         guard let seg = segment(entry.segment) else { return [] }
-        let p = seg.bytes(at: Int(entry.offset))
-        let n = Int(p.le(34, as: UInt16.self))
-        return Array(UnsafeRawBufferPointer(start: p + RecordHeader.size, count: n))
+        return Array(RecordCodec.key(at: seg.bytes(at: Int(entry.offset))))
     }
 }
 
@@ -174,7 +170,6 @@ struct RecordReader {
     @inline(__always)
     func holdsKey(_ entry: IndexEntry, _ key: UnsafeRawBufferPointer) -> Bool {
         guard let p = address(entry) else { return false }
-        let n = Int(p.le(34, as: UInt16.self))
-        return n == key.count && (n == 0 || memcmp(p + RecordHeader.size, key.baseAddress!, n) == 0)
+        return RecordCodec.holdsKey(p, key)
     }
 }
