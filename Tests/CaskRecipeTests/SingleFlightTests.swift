@@ -26,7 +26,9 @@ struct SingleFlightTests {
         let slow = f.cache.memoize(name: "slow") { (x: Int) async throws -> Int in
             let n = runs.bump()
             started.set(true)
-            try await Task.sleep(for: .milliseconds(n == 1 ? 10_000 : 10))   // the first runs until cancelled
+            // The first runs until cancelled (a fixed 10 s once ran out on a loaded CI machine
+            // before the waiter's task had even started, and the waiter then hit the cache).
+            try await Task.sleep(for: .milliseconds(n == 1 ? 600_000 : 10))
             return x * 10 + n
         }
         let leader = Task { try await slow(4) }
