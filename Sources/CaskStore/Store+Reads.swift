@@ -49,12 +49,25 @@ extension Store {
     /// - Throws: `.corrupted` if the value file of a record that stays current is missing.
     package func fetch<R>(_ key: UnsafeRawBufferPointer, now: Int64 = wallClockMicros(),
                           _ body: (RecordView, ValueFileReader?) throws -> R) throws -> R? {
-        if let tx = try joinedTransaction() { return try tx.fetch(Array(key), body) }
+        var result: R?
+        guard try visit(key, now: now, { v, f in result = try body(v, f) }) else { return nil }
+        return result
+    }
+
+    /// ``fetch(_:now:_:)`` without a result type: true if `body` ran. Not generic, so that a caller
+    /// in another module (the typed layer, on every memoized hit) does not instantiate type
+    /// metadata per call, as an unspecialized generic does.
+    package func visit(_ key: UnsafeRawBufferPointer, now: Int64 = wallClockMicros(),
+                       _ body: (RecordView, ValueFileReader?) throws -> Void) throws -> Bool {
+        if let tx = try joinedTransaction() { return try tx.fetch(Array(key), body) != nil }
         var missing: UInt64?
         for _ in 0..<64 {
             var gone: UInt64?
-            let found: R?? = try read(key, now: now) { (v) throws -> R? in
-                guard v.flags & RecordFlags.valueInFile.rawValue != 0 else { return try body(v, nil) }
+            let found: Bool? = try read(key, now: now) { (v) throws -> Bool in
+                guard v.flags & RecordFlags.valueInFile.rawValue != 0 else {
+                    try body(v, nil)
+                    return true
+                }
                 let file: ValueFileReader
                 do {
                     file = try valueFiles.open(recordValue: v.value)
@@ -65,11 +78,12 @@ extension Store {
                         throw CaskError(.corrupted, "the value file of this entry is missing", path: error.path)
                     }
                     gone = v.sequence
-                    return nil
+                    return false
                 }
-                return try body(v, file)
+                try body(v, file)
+                return true
             }
-            guard let found else { return nil }
+            guard let found else { return false }
             guard gone != nil else { return found }
             missing = gone
         }

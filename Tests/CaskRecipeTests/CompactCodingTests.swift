@@ -121,6 +121,22 @@ struct CompactCodingTests {
         }
     }
 
+    @Test func intArraysTakeTheirOwnPathWithTheSameChecks() throws {
+        // `[Int]` is encoded and decoded by loops of its own (the memoize hot path): the same
+        // bytes as an array of any other integer type, and the same errors.
+        let values = [0, 1, -1, Int.max, Int.min]
+        let bytes = try CompactCoding.encode(values)
+        #expect(bytes == (try CompactCoding.encode(values.map(Int64.init))))
+        #expect(try CompactCoding.decode([Int].self, from: bytes[...]) == values)
+        #expect(try CompactCoding.decode([[Int]].self, from: try CompactCoding.encode([values, [], [7]])[...]) == [values, [], [7]])
+        for cut in 0..<bytes.count {
+            #expect(throws: DecodingError.self) { try CompactCoding.decode([Int].self, from: bytes[..<cut]) }
+        }
+        #expect(throws: DecodingError.self) { try CompactCoding.decode([Int].self, from: try CompactCoding.encode(["1"])[...]) }
+        #expect(throws: DecodingError.self) { try CompactCoding.decode([Int].self, from: try CompactCoding.encode([UInt64.max])[...]) }
+        #expect(try CompactCoding.decode([Int].self, from: try CompactCoding.encode([UInt64(5)])[...]) == [5])
+    }
+
     @Test func aLargeKeyedContainerIsIndexed() throws {
         let big = Dictionary(uniqueKeysWithValues: (0..<5_000).map { ("key\($0)", $0) })
         try roundTrip(big)

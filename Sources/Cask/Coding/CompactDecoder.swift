@@ -30,14 +30,32 @@ extension Array: CompactArrayDecodable where Element: Decodable {
         guard t == CompactCoding.array else { throw reader.mismatch([Element].self, path, found: t) }
         let end = try reader.end(of: at, path: path)
         let count = try reader.u32(at + 5, path: path)
-        var p = at + CompactCoding.containerHeader
+        let p = at + CompactCoding.containerHeader
         // Every element takes at least a byte.
         guard count <= end - p else { throw reader.corrupted(path, "array count \(count)") }
+        // Called through the protocol, so unspecialized: `[Int]` (a common memoized result) gets a
+        // loop specialized for it; a generic call per element cost more than the rest of a hit.
+        if Element.self == Int.self {
+            let ints = try elements(reader, from: p, to: end, count: count, path: path) { at, _ in
+                try reader.integer(Int.self, at, path: path)
+            }
+            return unsafeBitCast(ints, to: [Element].self)
+        }
         let primitive = CompactReader.isPrimitive(Element.self)
-        var out: [Element] = []
+        return try elements(reader, from: p, to: end, count: count, path: path) { at, i in
+            try reader.decode(Element.self, at: at, path: primitive ? path : CompactIndexKey.path(path, i))
+        }
+    }
+
+    /// The `count` elements starting at `start`, each decoded by `element(offset, index)`; none may
+    /// reach past `end`.
+    private static func elements<E>(_ reader: CompactReader, from start: Int, to end: Int, count: Int, path: [any CodingKey],
+                                    _ element: (Int, Int) throws -> E) throws -> [E] {
+        var out: [E] = []
         out.reserveCapacity(count)
+        var p = start
         for i in 0..<count {
-            out.append(try reader.decode(Element.self, at: p, path: primitive ? path : CompactIndexKey.path(path, i)))
+            out.append(try element(p, i))
             p = try reader.end(of: p, path: path)
             guard p <= end else { throw reader.corrupted(path, "element cut short") }
         }

@@ -134,9 +134,16 @@ protocol CompactArrayEncodable {
 extension Array: CompactArrayEncodable where Element: Encodable {
     func compactNode(path: [any CodingKey]) throws -> CompactNode {
         let array = CompactArray()
+        // Called through the protocol, so unspecialized: a per-element generic call (a type check
+        // and a cast each) cost more than the rest of encoding a memoized `[Int]` result.
+        if Element.self == Int.self {
+            array.items = unsafeBitCast(self, to: [Int].self).map { .int(Int64($0)) }
+            return .array(array)
+        }
         array.items.reserveCapacity(count)
-        for (i, element) in enumerated() {
-            array.items.append(try CompactNode.of(element, path: CompactReader.isPrimitive(Element.self) ? path : CompactIndexKey.path(path, i)))
+        let primitive = CompactReader.isPrimitive(Element.self)
+        for i in indices {
+            array.items.append(try CompactNode.of(self[i], path: primitive ? path : CompactIndexKey.path(path, i)))
         }
         return .array(array)
     }

@@ -51,7 +51,9 @@ public struct StampedeProtection: Sendable, Equatable {
 }
 
 /// What a memoized function is: everything but its body. Shared by the sync and async wrappers.
-struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
+/// A class: the wrappers are generic over their argument types and called from other modules
+/// unspecialized, where every use of a struct this size copied it field by field (a retain each).
+final class MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
     let cache: Cache
     let name: String
     let version: String
@@ -61,6 +63,19 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
     let stampede: StampedeProtection
     let trackAccess: Bool
     let keyer: any MemoKeying<Arguments>
+
+    init(cache: Cache, name: String, version: String, expire: Expiry?, tag: String?, validity: [ValidityPolicy],
+         stampede: StampedeProtection, trackAccess: Bool, keyer: any MemoKeying<Arguments>) {
+        self.cache = cache
+        self.name = name
+        self.version = version
+        self.expire = expire
+        self.tag = tag
+        self.validity = validity
+        self.stampede = stampede
+        self.trackAccess = trackAccess
+        self.keyer = keyer
+    }
 
     enum Lookup {
         /// Valid: serve it.
@@ -90,7 +105,7 @@ struct MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
     /// the validity policies, for a result that is not a hit, or when `wantInfo`.
     func lookup(_ key: [UInt8], countHit: Bool, early: Bool = true, wantInfo: Bool = true) throws -> (Lookup, MemoEntryInfo?) {
         let now = cache.now
-        guard let (stored, expireTime, tagBytes, _) = try cache.storedEntry(key) else { return (.miss, nil) }
+        guard let (stored, expireTime, tagBytes, _) = try cache.storedEntry(key, now: now) else { return (.miss, nil) }
         let (encoding, bytes) = try cache.materialize(stored)
         guard encoding == .bytes, let envelope = MemoEnvelope(bytes), envelope.version == version else { return (.miss, nil) }
         let value: Output

@@ -15,11 +15,12 @@ final class Flight<Value: Sendable>: Sendable {
         var cancelled: Set<UInt64> = []
         var nextWaiter: UInt64 = 0
         var blockedThreads = 0
+        /// Signalled once per blocked thread when the outcome is known. Made by the first thread
+        /// that blocks: most flights have no waiter, and a miss should not pay for it.
+        var done: DispatchSemaphore?
     }
 
     let state = Locked(State())
-    /// Signalled once per blocked thread when the outcome is known.
-    let done = DispatchSemaphore(value: 0)
 
     /// Publishes the leader's outcome. A failure of a cancelled leader (or a `CancellationError`)
     /// is not the waiters' outcome: they get ``FlightAbandoned`` and try again.
@@ -28,23 +29,25 @@ final class Flight<Value: Sendable>: Sendable {
         if case .failure(let error) = outcome, leaderCancelled || error is CancellationError {
             shared = .failure(FlightAbandoned())
         }
-        let (waiters, blocked) = state.withLock { s -> ([CheckedContinuation<Value, any Error>], Int) in
+        let (waiters, blocked, done) = state.withLock { s -> ([CheckedContinuation<Value, any Error>], Int, DispatchSemaphore?) in
             s.outcome = shared
             defer { s.waiters = [:]; s.blockedThreads = 0 }
-            return (Array(s.waiters.values), s.blockedThreads)
+            return (s.waiters.isEmpty ? [] : Array(s.waiters.values), s.blockedThreads, s.done)
         }
         for w in waiters { w.resume(with: shared) }
-        for _ in 0..<blocked { done.signal() }
+        for _ in 0..<blocked { done?.signal() }
     }
 
     /// Blocks the calling thread until the outcome is known.
     func wait() throws -> Value {
-        let ready = state.withLock { s -> Result<Value, any Error>? in
-            if s.outcome == nil { s.blockedThreads += 1 }
-            return s.outcome
+        let (ready, done) = state.withLock { s -> (Result<Value, any Error>?, DispatchSemaphore?) in
+            guard s.outcome == nil else { return (s.outcome, nil) }
+            s.blockedThreads += 1
+            if s.done == nil { s.done = DispatchSemaphore(value: 0) }
+            return (nil, s.done)
         }
         if let ready { return try ready.get() }
-        done.wait()
+        done!.wait()
         return try state.withLock { $0.outcome }!.get()
     }
 
