@@ -121,20 +121,44 @@ struct CompactCodingTests {
         }
     }
 
-    @Test func intArraysTakeTheirOwnPathWithTheSameChecks() throws {
-        // `[Int]` is encoded and decoded by loops of its own (the memoize hot path): the same
-        // bytes as an array of any other integer type, and the same errors.
-        let values = [0, 1, -1, Int.max, Int.min]
-        let bytes = try CompactCoding.encode(values)
-        #expect(bytes == (try CompactCoding.encode(values.map(Int64.init))))
-        #expect(try CompactCoding.decode([Int].self, from: bytes[...]) == values)
-        #expect(try CompactCoding.decode([[Int]].self, from: try CompactCoding.encode([values, [], [7]])[...]) == [values, [], [7]])
-        for cut in 0..<bytes.count {
-            #expect(throws: DecodingError.self) { try CompactCoding.decode([Int].self, from: bytes[..<cut]) }
+    @Test func primitiveArraysTakeTheirOwnPathWithTheSameBytesAndChecks() throws {
+        // Arrays of Int, Int64, Double, String and Bool are encoded and decoded by loops of their
+        // own (the memoize hot path): the same bytes as the element-by-element path (an unkeyed
+        // container filled one element at a time), the same errors.
+        struct Unkeyed<E: Encodable>: Encodable {
+            var items: [E]
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.unkeyedContainer()
+                for x in items { try c.encode(x) }
+            }
         }
+        struct Boxed<E: Codable>: Codable { var items: [E] }
+        func same<E: Codable & Equatable>(_ values: [E]) throws {
+            let bytes = try CompactCoding.encode(values)
+            #expect(bytes == (try CompactCoding.encode(Unkeyed(items: values))))
+            #expect(try CompactCoding.decode([E].self, from: bytes[...]) == values)
+            // Nested: the keyed container ends with the same array bytes.
+            let boxed = try CompactCoding.encode(Boxed(items: values))
+            #expect(Array(boxed.suffix(bytes.count)) == bytes)
+            #expect(try CompactCoding.decode(Boxed<E>.self, from: boxed[...]).items == values)
+            for cut in 0..<bytes.count {
+                #expect(throws: DecodingError.self) { try CompactCoding.decode([E].self, from: bytes[..<cut]) }
+            }
+        }
+        let ints = [0, 1, -1, Int.max, Int.min]
+        try same(ints)
+        try same(ints.map(Int64.init))
+        try same([0.5, -0.0, .infinity, 1e300])
+        try same(["", "a", "hé"])
+        try same([true, false])
+        #expect(try CompactCoding.decode([[Int]].self, from: try CompactCoding.encode([ints, [], [7]])[...]) == [ints, [], [7]])
         #expect(throws: DecodingError.self) { try CompactCoding.decode([Int].self, from: try CompactCoding.encode(["1"])[...]) }
         #expect(throws: DecodingError.self) { try CompactCoding.decode([Int].self, from: try CompactCoding.encode([UInt64.max])[...]) }
+        #expect(throws: DecodingError.self) { try CompactCoding.decode([String].self, from: try CompactCoding.encode([1])[...]) }
+        #expect(throws: DecodingError.self) { try CompactCoding.decode([Bool].self, from: try CompactCoding.encode([1])[...]) }
+        #expect(throws: DecodingError.self) { try CompactCoding.decode([Double].self, from: try CompactCoding.encode(["x"])[...]) }
         #expect(try CompactCoding.decode([Int].self, from: try CompactCoding.encode([UInt64(5)])[...]) == [5])
+        #expect(try CompactCoding.decode([Double].self, from: try CompactCoding.encode([2])[...]) == [2.0])
     }
 
     @Test func aLargeKeyedContainerIsIndexed() throws {

@@ -33,34 +33,39 @@ extension Array: CompactArrayDecodable where Element: Decodable {
         let p = at + CompactCoding.containerHeader
         // Every element takes at least a byte.
         guard count <= end - p else { throw reader.corrupted(path, "array count \(count)") }
-        // Called through the protocol, so unspecialized: `[Int]` (a common memoized result) gets a
-        // loop specialized for it; a generic call per element cost more than the rest of a hit.
-        if Element.self == Int.self {
-            let ints = try elements(reader, from: p, to: end, count: count, path: path) { at, _ in
-                try reader.integer(Int.self, at, path: path)
-            }
-            return unsafeBitCast(ints, to: [Element].self)
+        // Called through the protocol, so unspecialized: arrays of numbers, strings and Bools (a
+        // common memoized result) get loops specialized for them; a generic call per element
+        // cost more than the rest of a memoized hit.
+        func each<E>(_ element: (Int) throws -> E) throws -> [Element] {
+            unsafeBitCast(try compactElements(reader, from: p, to: end, count: count, path: path) { at, _ in try element(at) },
+                          to: [Element].self)
         }
+        if Element.self == Int.self { return try each { try reader.integer(Int.self, $0, path: path) } }
+        if Element.self == Int64.self { return try each { try reader.integer(Int64.self, $0, path: path) } }
+        if Element.self == Double.self { return try each { try reader.double($0, path: path) } }
+        if Element.self == String.self { return try each { try reader.string($0, path: path) } }
+        if Element.self == Bool.self { return try each { try reader.bool($0, path: path) } }
         let primitive = CompactReader.isPrimitive(Element.self)
-        return try elements(reader, from: p, to: end, count: count, path: path) { at, i in
+        return try compactElements(reader, from: p, to: end, count: count, path: path) { at, i in
             try reader.decode(Element.self, at: at, path: primitive ? path : CompactIndexKey.path(path, i))
         }
     }
+}
 
-    /// The `count` elements starting at `start`, each decoded by `element(offset, index)`; none may
-    /// reach past `end`.
-    private static func elements<E>(_ reader: CompactReader, from start: Int, to end: Int, count: Int, path: [any CodingKey],
-                                    _ element: (Int, Int) throws -> E) throws -> [E] {
-        var out: [E] = []
-        out.reserveCapacity(count)
-        var p = start
-        for i in 0..<count {
-            out.append(try element(p, i))
-            p = try reader.end(of: p, path: path)
-            guard p <= end else { throw reader.corrupted(path, "element cut short") }
-        }
-        return out
+/// The `count` array elements starting at `start`, each decoded by `element(offset, index)`; none
+/// may reach past `end`. Outside the generic `Array` extension, so that the `[Int]` call is
+/// specialized whole.
+private func compactElements<E>(_ reader: CompactReader, from start: Int, to end: Int, count: Int, path: [any CodingKey],
+                                _ element: (Int, Int) throws -> E) throws -> [E] {
+    var out: [E] = []
+    out.reserveCapacity(count)
+    var p = start
+    for i in 0..<count {
+        out.append(try element(p, i))
+        p = try reader.end(of: p, path: path)
+        guard p <= end else { throw reader.corrupted(path, "element cut short") }
     }
+    return out
 }
 
 struct CompactDecoderImpl: Decoder {

@@ -38,9 +38,17 @@ enum CompactCoding {
     /// The compact bytes of `value`.
     /// - Throws: `EncodingError` from the value's own `encode(to:)`.
     static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let node = try CompactNode.of(value, path: [])
         var out: [UInt8] = []
-        node.write(to: &out)
+        // An array of numbers, strings or Bools (a common memoized result) is written without a
+        // node per element (the same bytes).
+        if let items = CompactNode.primitiveItems(value) {
+            out.reserveCapacity(containerHeader + 9 * items.count)
+            let start = CompactNode.openContainer(array, count: items.count, in: &out)
+            for item in items { item.write(to: &out) }
+            CompactNode.closeContainer(start, in: &out)
+            return out
+        }
+        try CompactNode.of(value, path: []).write(to: &out)
         return out
     }
 }
@@ -101,6 +109,18 @@ enum CompactNode {
         }
     }
 
+    /// The elements of `value` as nodes if it is an array of `Int`, `Int64`, `Double`, `String` or
+    /// `Bool`, by loops specialized for each: the generic path (a type check and a cast per
+    /// element, unspecialized) cost more than the rest of storing a memoized result. Nil otherwise.
+    static func primitiveItems<T>(_ value: T) -> [CompactNode]? {
+        if T.self == [Int].self { return unsafeBitCast(value, to: [Int].self).map { .int(Int64($0)) } }
+        if T.self == [Int64].self { return unsafeBitCast(value, to: [Int64].self).map { .int($0) } }
+        if T.self == [Double].self { return unsafeBitCast(value, to: [Double].self).map { .double($0) } }
+        if T.self == [String].self { return unsafeBitCast(value, to: [String].self).map { .string($0) } }
+        if T.self == [Bool].self { return unsafeBitCast(value, to: [Bool].self).map { .bool($0) } }
+        return nil
+    }
+
     static func openContainer(_ tag: UInt8, count: Int, in out: inout [UInt8]) -> Int {
         let start = out.count
         out.append(tag)
@@ -134,10 +154,9 @@ protocol CompactArrayEncodable {
 extension Array: CompactArrayEncodable where Element: Encodable {
     func compactNode(path: [any CodingKey]) throws -> CompactNode {
         let array = CompactArray()
-        // Called through the protocol, so unspecialized: a per-element generic call (a type check
-        // and a cast each) cost more than the rest of encoding a memoized `[Int]` result.
-        if Element.self == Int.self {
-            array.items = unsafeBitCast(self, to: [Int].self).map { .int(Int64($0)) }
+        // Called through the protocol, so unspecialized.
+        if let items = CompactNode.primitiveItems(self) {
+            array.items = items
             return .array(array)
         }
         array.items.reserveCapacity(count)
