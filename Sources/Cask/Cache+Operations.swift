@@ -67,14 +67,17 @@ extension Cache {
     /// The stored value of `k` with its expire time, tag and store time. A value file is opened
     /// while its record is current, so a concurrent overwrite never makes it vanish. `now` (µs since
     /// the epoch, the cache's clock by default) decides expiry; a caller that has read the clock
-    /// already passes its reading.
-    func storedEntry(_ k: [UInt8], now: Int64? = nil) throws -> (Stored, expire: Int64, tag: [UInt8], storeTime: Int64)? {
+    /// already passes its reading. Without `withTag` the tag is left empty (not copied out).
+    func storedEntry(_ k: [UInt8], now: Int64? = nil, withTag: Bool = true) throws
+        -> (Stored, expire: Int64, tag: [UInt8], storeTime: Int64)? {
         let now = now ?? self.now
         // Through the engine's non-generic `visit`: a generic call across the module boundary
         // would instantiate the result's type metadata on every memoized hit.
         var entry: (Stored, expire: Int64, tag: [UInt8], storeTime: Int64)?
         _ = try k.withUnsafeBytes { kb in
-            try store.visit(kb, now: now) { v, file in entry = (try Cache.capture(v, file), v.expireTime, Array(v.tag), v.storeTime) }
+            try store.visit(kb, now: now) { v, file in
+                entry = (try Cache.capture(v, file), v.expireTime, withTag ? Array(v.tag) : [], v.storeTime)
+            }
         }
         return entry
     }

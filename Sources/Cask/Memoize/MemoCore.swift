@@ -105,7 +105,9 @@ final class MemoCore<Arguments, Output: Codable & Sendable>: Sendable {
     /// the validity policies, for a result that is not a hit, or when `wantInfo`.
     func lookup(_ key: [UInt8], countHit: Bool, early: Bool = true, wantInfo: Bool = true) throws -> (Lookup, MemoEntryInfo?) {
         let now = cache.now
-        guard let (stored, expireTime, tagBytes, _) = try cache.storedEntry(key, now: now) else { return (.miss, nil) }
+        // The tag is copied out only for the metadata, which a plain hit does not make.
+        let needsInfo = wantInfo || !validity.isEmpty || (early && stampede.earlyRecomputationBeta != nil)
+        guard let (stored, expireTime, tagBytes, _) = try cache.storedEntry(key, now: now, withTag: needsInfo) else { return (.miss, nil) }
         let (encoding, bytes) = try cache.materialize(stored)
         guard encoding == .bytes, let envelope = MemoEnvelope(bytes), envelope.version == version else { return (.miss, nil) }
         let value: Output
