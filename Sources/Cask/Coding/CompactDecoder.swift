@@ -53,8 +53,8 @@ extension Array: CompactArrayDecodable where Element: Decodable {
 }
 
 /// The `count` array elements starting at `start`, each decoded by `element(offset, index)`; none
-/// may reach past `end`. Outside the generic `Array` extension, so that the `[Int]` call is
-/// specialized whole.
+/// may reach past `end`. Outside the generic `Array` extension, so that the calls for the element
+/// types named there are specialized whole.
 private func compactElements<E>(_ reader: CompactReader, from start: Int, to end: Int, count: Int, path: [any CodingKey],
                                 _ element: (Int, Int) throws -> E) throws -> [E] {
     var out: [E] = []
