@@ -119,10 +119,13 @@ struct CompactReader {
             let b = try payload(at, path: path)
             return T.self == Data.self ? Data(b) as! T : Array(b) as! T
         }
-        // Before the conformance lookup below, which costs as much as decoding a short array.
+        // The arrays `compactDecode` has loops of its own for, found before the conformance lookup
+        // below, which costs as much as decoding a short array.
         if T.self == [Int].self { return unsafeBitCast(try [Int].compactDecode(self, at: at, path: path), to: T.self) }
+        if T.self == [Int64].self { return unsafeBitCast(try [Int64].compactDecode(self, at: at, path: path), to: T.self) }
         if T.self == [Double].self { return unsafeBitCast(try [Double].compactDecode(self, at: at, path: path), to: T.self) }
         if T.self == [String].self { return unsafeBitCast(try [String].compactDecode(self, at: at, path: path), to: T.self) }
+        if T.self == [Bool].self { return unsafeBitCast(try [Bool].compactDecode(self, at: at, path: path), to: T.self) }
         if let array = T.self as? any CompactArrayDecodable.Type { return try array.compactDecode(self, at: at, path: path) as! T }
         return try T(from: CompactDecoderImpl(reader: self, at: at, codingPath: path))
     }
