@@ -34,7 +34,7 @@ extension Cache {
     @usableFromInline
     func bytes(canonicalKey k: UnsafeRawBufferPointer) throws -> [UInt8]? {
         // Fast path: plain inline bytes are copied out directly; anything else takes the general one.
-        switch try store.readValue(k, ifFlags: ValueEncoding.bytes.flags, now: now) {
+        switch try store.readValue(k, ifFlags: ValueEncoding.bytes.flags, now: readTime) {
         case .absent: return nil
         case .value(let bytes): return bytes
         case .other: return try entry(canonicalKey: Array(k), as: [UInt8].self)?.value
@@ -66,11 +66,11 @@ extension Cache {
 
     /// The stored value of `k` with its expire time, tag and store time. A value file is opened
     /// while its record is current, so a concurrent overwrite never makes it vanish. `now` (µs since
-    /// the epoch, the cache's clock by default) decides expiry; a caller that has read the clock
-    /// already passes its reading. Without `withTag` the tag is left empty (not copied out).
+    /// the epoch; ``readTime`` by default) decides expiry; a caller that has read the clock already
+    /// passes its reading. Without `withTag` the tag is left empty (not copied out).
     func storedEntry(_ k: [UInt8], now: Int64? = nil, withTag: Bool = true) throws
         -> (Stored, expire: Int64, tag: [UInt8], storeTime: Int64)? {
-        let now = now ?? self.now
+        let now = now ?? readTime
         // Through the engine's non-generic `visit`: a generic call across the module boundary
         // would instantiate the result's type metadata on every memoized hit.
         var entry: (Stored, expire: Int64, tag: [UInt8], storeTime: Int64)?
@@ -84,7 +84,7 @@ extension Cache {
 
     /// True if `key` is present and not expired.
     public func contains(_ key: some CacheKey) throws -> Bool {
-        try key.cacheKeyBytes.withUnsafeBytes { k in try store.read(k, now: now) { _ in true } } ?? false
+        try key.cacheKeyBytes.withUnsafeBytes { k in try store.read(k, now: readTime) { _ in true } } ?? false
     }
 
     /// The value stored under `key` (bytes), read through the subscript. There is no setter:

@@ -38,6 +38,9 @@ public final class Cache: Sendable {
     /// reach it; users of the cache go through the cache.
     package let store: Store
     package let clock: any CacheClock
+    /// The clock is the system's: reads leave the time to the engine, which reads it only for an
+    /// entry that can expire.
+    let onSystemClock: Bool
     let coder: any CacheCoder
     let isTemporary: Bool
     /// See ``attachSecondTier(_:)``.
@@ -94,6 +97,7 @@ public final class Cache: Sendable {
         self.directory = path
         configuration = config
         self.clock = clock
+        onSystemClock = clock is SystemClock
         self.coder = coder
     }
 
@@ -154,6 +158,10 @@ public final class Cache: Sendable {
 
     /// Current time in µs since the epoch, from the cache's clock.
     var now: Int64 { clock.micros }
+
+    /// The time a read judges expiry by: nil on the system clock (the engine reads the same clock,
+    /// `CLOCK_REALTIME`, only when the entry it found can expire), else the cache's clock.
+    var readTime: Int64? { onSystemClock ? nil : clock.micros }
 
     /// The on-disk expire time for `expire` from `now` (0: never).
     /// - Throws: `.invalidArgument` for NaN or a negative expiry.

@@ -7,10 +7,11 @@ import Darwin
 extension Store {
     // MARK: Reads
 
-    /// Calls `body` with the live record of `key` (not expired at `now`, µs since the epoch).
-    /// The view is only valid inside `body`. Inside a transaction of this store, reads through it.
+    /// Calls `body` with the live record of `key` (not expired at `now`, µs since the epoch; nil,
+    /// the default, reads the wall clock, and only when the entry found can expire). The view is
+    /// only valid inside `body`. Inside a transaction of this store, reads through it.
     @inline(__always)
-    public func read<R>(_ key: UnsafeRawBufferPointer, now: Int64 = wallClockMicros(),
+    public func read<R>(_ key: UnsafeRawBufferPointer, now: Int64? = nil,
                         _ body: (RecordView) throws -> R) throws -> R? {
         if let tx = try joinedTransaction() { return try tx.read(Array(key), body) }
         let hash = KeyHash.hash(key)
@@ -30,16 +31,22 @@ extension Store {
     /// The value of `key` copied out if its record's flags are exactly `flags`: the typed layer's
     /// hot path, specialized here rather than through the generic ``read(_:now:_:)`` across the
     /// module boundary.
-    package func readValue(_ key: UnsafeRawBufferPointer, ifFlags flags: UInt8, now: Int64) throws -> ValueRead {
-        try read(key, now: now) { v in v.flags == flags ? .value(Array(v.value)) : .other } ?? .absent
+    /// `now` as in ``read(_:now:_:)``.
+    package func readValue(_ key: UnsafeRawBufferPointer, ifFlags flags: UInt8, now: Int64?) throws -> ValueRead {
+        if let tx = try joinedTransaction() {
+            return try tx.read(Array(key)) { v in v.flags == flags ? .value(Array(v.value)) : .other } ?? .absent
+        }
+        let hash = KeyHash.hash(key)
+        return try shard(for: hash).copyValue(key: key, hash: hash, now: now, ifFlags: flags)
     }
 
-    /// The value of `key`, or nil if it is absent or expired.
-    public func get(_ key: [UInt8], now: Int64 = wallClockMicros()) throws -> [UInt8]? {
+    /// The value of `key`, or nil if it is absent or expired (at `now`, as in ``read(_:now:_:)``).
+    public func get(_ key: [UInt8], now: Int64? = nil) throws -> [UInt8]? {
         try key.withUnsafeBytes { (k) throws in
             if let tx = try joinedTransaction() { return try tx.read(Array(k)) { Array($0.value) } }
             let hash = KeyHash.hash(k)
-            return try shard(for: hash).copyValue(key: k, hash: hash, now: now)
+            guard case .value(let v) = try shard(for: hash).copyValue(key: k, hash: hash, now: now, ifFlags: nil) else { return nil }
+            return v
         }
     }
 
@@ -47,7 +54,7 @@ extension Store {
     /// the file, opened while the record was current: a reader racing a writer that replaces or
     /// removes the entry sees the old value or the new one, never a missing file.
     /// - Throws: `.corrupted` if the value file of a record that stays current is missing.
-    package func fetch<R>(_ key: UnsafeRawBufferPointer, now: Int64 = wallClockMicros(),
+    package func fetch<R>(_ key: UnsafeRawBufferPointer, now: Int64? = nil,
                           _ body: (RecordView, ValueFileReader?) throws -> R) throws -> R? {
         var result: R?
         guard try visit(key, now: now, { v, f in result = try body(v, f) }) else { return nil }
@@ -57,7 +64,7 @@ extension Store {
     /// ``fetch(_:now:_:)`` without a result type: true if `body` ran. Not generic, so that a caller
     /// in another module (the typed layer, on every memoized hit) does not instantiate type
     /// metadata per call, as an unspecialized generic does.
-    package func visit(_ key: UnsafeRawBufferPointer, now: Int64 = wallClockMicros(),
+    package func visit(_ key: UnsafeRawBufferPointer, now: Int64? = nil,
                        _ body: (RecordView, ValueFileReader?) throws -> Void) throws -> Bool {
         if let tx = try joinedTransaction() { return try tx.fetch(Array(key), body) != nil }
         var missing: UInt64?

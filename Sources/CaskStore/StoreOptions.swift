@@ -71,5 +71,11 @@ public enum EvictionPolicy: String, Sendable, CaseIterable, Codable {
     case scanResistant = "scan-resistant"
 
     /// True when reads record something for the eviction walk.
-    var tracksAccess: Bool { self == .leastRecentlyUsed || self == .leastFrequentlyUsed || self == .scanResistant }
+    /// (A switch: `==` on a `String`-backed enum may compare raw values; this is on every read.)
+    var tracksAccess: Bool {
+        switch self {
+        case .leastRecentlyUsed, .leastFrequentlyUsed, .scanResistant: true
+        case .leastRecentlyStored, .none: false
+        }
+    }
 }

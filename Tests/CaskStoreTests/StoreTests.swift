@@ -32,6 +32,38 @@ struct StoreTests {
         #expect(throws: CaskError.self) { try store.get(bytes("b")) }
     }
 
+    /// Without a time, a read judges expiry by the wall clock — read only for an entry that can
+    /// expire, so the entries here are on both sides of it, through every read entry point.
+    @Test func aReadWithoutATimeUsesTheWallClock() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store(directory: dir.path, options: .testing())
+        let now = wallClockMicros()
+        try store.put(bytes("past"), bytes("p"), expireTime: now - 1)
+        try store.put(bytes("future"), bytes("f"), expireTime: now + 3_600_000_000)
+        try store.put(bytes("never"), bytes("n"))
+        #expect(try store.get(bytes("past")) == nil)
+        #expect(text(try store.get(bytes("future"))) == "f")
+        #expect(text(try store.get(bytes("never"))) == "n")
+        func read(_ key: String) throws -> [UInt8]? {
+            try bytes(key).withUnsafeBytes { k in try store.read(k) { Array($0.value) } }
+        }
+        func readValue(_ key: String) throws -> [UInt8]? {
+            try bytes(key).withUnsafeBytes { k in
+                guard case .value(let v) = try store.readValue(k, ifFlags: 0, now: nil) else { return nil }
+                return v
+            }
+        }
+        for look in [read, readValue] {
+            #expect(try look("past") == nil)
+            #expect(try look("future") == bytes("f"))
+            #expect(try look("never") == bytes("n"))
+        }
+        // A given time still decides: the past entry was live before it expired.
+        #expect(text(try store.get(bytes("past"), now: now - 2)) == "p")
+        #expect(try store.get(bytes("future"), now: now + 3_600_000_000) == nil)
+        try store.close()
+    }
+
     @Test func emptyKeysAndValuesAndBinary() throws {
         let dir = TemporaryDirectory()
         let store = try Store(directory: dir.path, options: .testing())

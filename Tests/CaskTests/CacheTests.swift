@@ -171,6 +171,38 @@ struct CacheTests {
         #expect(try cache.stats().hits == 0)
     }
 
+    /// On the system clock the cache leaves the time of a read to the engine (which reads it only
+    /// for an entry that can expire); expiry still holds for every kind of read.
+    @Test func onTheSystemClockReadsStillExpire() throws {
+        let dir = TempDir()
+        let cache = try Cache(directory: dir.path, settings: CacheSettings(shards: 1))
+        defer { try? cache.close() }
+        try cache.set("short", [1] as [UInt8], expire: Expiry(seconds: 0.01))
+        try cache.set("long", [2] as [UInt8], expire: Expiry(seconds: 3600))
+        try cache.set("typed", "x", expire: Expiry(seconds: 0.01))
+        usleep(30_000)
+        #expect(try cache.get("short") == nil)
+        #expect(try cache.get("typed", as: String.self) == nil)
+        #expect(try !cache.contains("short"))
+        #expect(try cache.get("long") == [2] as [UInt8])
+        #expect(try cache.contains("long"))
+    }
+
+    /// A bytes get of a value stored another way (compressed here) reads it by the general path;
+    /// it counts as one hit, not one per path it took.
+    @Test func aBytesGetOfACompressedValueCountsOneHit() throws {
+        let fixture = try makeCache(CacheSettings(statistics: true, compressionLevel: 6, compressionMinSize: 16))
+        let cache = fixture.cache
+        let value = [UInt8](repeating: 7, count: 4096)
+        try cache.set("z", value)
+        try cache.set("plain", [1, 2, 3])
+        #expect(try cache.get("z") == value)
+        #expect(try cache.get("plain") == [1, 2, 3])
+        #expect(try cache.get("absent") == nil)
+        let s = try cache.stats()
+        #expect(s.hits == 2 && s.misses == 1)
+    }
+
     @Test func settingsArePersistedAndOverridden() throws {
         let dir = TempDir()
         do {

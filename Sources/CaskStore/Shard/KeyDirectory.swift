@@ -28,6 +28,11 @@ package struct IndexEntry: Sendable, Equatable {
     package var position: LogPosition { LogPosition(segment: segment, offset: offset) }
 
     @inline(__always) package func isExpired(at now: Int64) -> Bool { expireTime != 0 && expireTime <= now }
+
+    /// `isExpired(at:)` with the wall clock read only when the entry can expire: nil `now`.
+    @inline(__always) package func isExpired(at now: Int64?) -> Bool {
+        expireTime != 0 && expireTime <= (now ?? wallClockMicros())
+    }
 }
 
 /// The in-memory index of one shard: key hash -> ``IndexEntry``.

@@ -47,9 +47,10 @@ extension Shard {
     // MARK: Reads
 
     /// Calls `body` with the live, unexpired record of `key`, or returns nil without calling it.
-    /// A record whose checksum does not match is reported and treated as absent.
+    /// A record whose checksum does not match is reported and treated as absent. `now` (µs since
+    /// the epoch) judges expiry; nil reads the wall clock, and only if the entry found can expire.
     @inline(__always)
-    func read<R>(key: UnsafeRawBufferPointer, hash: UInt64, now: Int64,
+    func read<R>(key: UnsafeRawBufferPointer, hash: UInt64, now: Int64?,
                  _ body: (RecordView) throws -> R) throws -> R? {
         try withCurrentState { (s) throws -> R? in
             guard let view = try lookup(&s, key: key, hash: hash, now: now, verify: true) else {
@@ -62,43 +63,56 @@ extension Shard {
         }
     }
 
-    /// The value of the live, unexpired record of `key`, copied out, with its CRC checked on the
+    /// The value of the live, unexpired record of `key`, copied out, if the record's flags are
+    /// `flags` (any flags when nil); `.other` for a live record with other flags, which is neither
+    /// checked nor counted (the caller reads it again by another path). The CRC is checked on the
     /// copy a piece at a time as it is made: the mapped bytes are read once, not once for the check
     /// and again for the copy. A record whose checksum does not match is reported and treated as
     /// absent, as ``read(key:hash:now:_:)`` does.
-    func copyValue(key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) throws -> [UInt8]? {
-        try withCurrentState { (s) throws -> [UInt8]? in
+    func copyValue(key: UnsafeRawBufferPointer, hash: UInt64, now: Int64?, ifFlags flags: UInt8?) throws -> Store.ValueRead {
+        try withCurrentState { (s) throws -> Store.ValueRead in
             let records = s.reader
             guard let e = s.directory.find(hash: hash, key: key, matches: { records.holdsKey($0, key) }),
                   !e.isExpired(at: now),
                   let p = records.address(e) else {
                 if options.statistics { shared.add(.misses, 1) }
-                return nil
+                return .absent
             }
-            guard let h = RecordCodec.plausibleHeader(p, available: Int(e.length)), h.length == Int(e.length) else {
+            if let flags, e.flags != flags { return .other }
+            guard let value = checkedCopy(p, e) else {
                 noteCorrupt(e)
-                return nil
-            }
-            var crc = Checksum.crc32(p + 4, h.valueOffset - 4)
-            let value = [UInt8](unsafeUninitializedCapacity: h.valueLength) { out, count in
-                var done = 0
-                while done < h.valueLength {
-                    let n = min(Shard.valuePiece, h.valueLength - done)
-                    let to = out.baseAddress! + done
-                    to.update(from: (p + h.valueOffset + done).assumingMemoryBound(to: UInt8.self), count: n)
-                    crc = cask_crc32c(crc, to, UInt64(n))
-                    done += n
-                }
-                count = h.valueLength
-            }
-            guard crc == p.le(0, as: UInt32.self) else {
-                noteCorrupt(e)
-                return nil
+                return .absent
             }
             if options.statistics { shared.add(.hits, 1) }
             if options.evictionPolicy.tracksAccess { noteAccess(&s, hash: hash) }
-            return value
+            return .value(value)
         }
+    }
+
+    /// The value of the record at `p` (described by `e`), copied out with its CRC checked on the
+    /// way; nil if the header is implausible or the checksum does not match.
+    private func checkedCopy(_ p: UnsafeRawPointer, _ e: IndexEntry) -> [UInt8]? {
+        guard let h = RecordCodec.plausibleHeader(p, available: Int(e.length)), h.length == Int(e.length) else { return nil }
+        var crc = Checksum.crc32(p + 4, h.valueOffset - 4)
+        if h.valueLength <= Shard.valuePiece {
+            // One piece: copied, then checked while in cache. (`Array(_:)` of a buffer, because
+            // `init(unsafeUninitializedCapacity:)` looks up the array's type metadata per call.)
+            let value = Array(UnsafeRawBufferPointer(start: p + h.valueOffset, count: h.valueLength))
+            crc = value.withUnsafeBytes { cask_crc32c(crc, $0.baseAddress, UInt64($0.count)) }
+            return crc == p.le(0, as: UInt32.self) ? value : nil
+        }
+        let value = [UInt8](unsafeUninitializedCapacity: h.valueLength) { out, count in
+            var done = 0
+            while done < h.valueLength {
+                let n = min(Shard.valuePiece, h.valueLength - done)
+                let to = out.baseAddress! + done
+                to.update(from: (p + h.valueOffset + done).assumingMemoryBound(to: UInt8.self), count: n)
+                crc = cask_crc32c(crc, to, UInt64(n))
+                done += n
+            }
+            count = h.valueLength
+        }
+        return crc == p.le(0, as: UInt32.self) ? value : nil
     }
 
     func noteCorrupt(_ e: IndexEntry) {
@@ -106,8 +120,9 @@ extension Shard {
     }
 
     /// Finds the record of `key` in `s`. With `verify`, checks its CRC (every value handed out is).
+    /// `now` as in ``read(key:hash:now:_:)``.
     @inline(__always)
-    func lookup(_ s: inout ShardState, key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, verify: Bool) throws -> RecordView? {
+    func lookup(_ s: inout ShardState, key: UnsafeRawBufferPointer, hash: UInt64, now: Int64?, verify: Bool) throws -> RecordView? {
         let records = s.reader
         guard let e = s.directory.find(hash: hash, key: key, matches: { records.holdsKey($0, key) }),
               !e.isExpired(at: now),

@@ -152,17 +152,26 @@ struct SegmentView {
 }
 
 /// The read path's access to records: like ``SegmentView``, but it hands out addresses, not
-/// segments, and holds the active segment without retaining it, so a lookup retains and releases
-/// nothing per segment it touches. Only for use inside the shard mutex while the state it was made
-/// from is unchanged (the state keeps the active segment alive); never stored.
+/// segments, and holds the active segment's mapping as a plain address, so a lookup in the active
+/// segment retains and releases nothing. Only for use inside the shard mutex while the state it
+/// was made from is unchanged (the state keeps the active segment and its mapping alive); never
+/// stored.
 struct RecordReader {
-    unowned(unsafe) let active: Segment
+    let activeID: UInt32
+    /// The active segment's mapping (nil while nothing of it is mapped: no entry points into it).
+    let activeBase: UnsafeRawPointer?
     let segments: [UInt32: Segment]
+
+    init(active: Segment, segments: [UInt32: Segment]) {
+        activeID = active.id
+        activeBase = active.mapping
+        self.segments = segments
+    }
 
     /// The address of the record of `entry`, or nil if its segment is not open.
     @inline(__always)
     func address(_ entry: IndexEntry) -> UnsafeRawPointer? {
-        if entry.segment == active.id { return active.bytes(at: Int(entry.offset)) }
+        if entry.segment == activeID { return activeBase.map { $0 + Int(entry.offset) } }
         return segments[entry.segment]?.bytes(at: Int(entry.offset))
     }
 

@@ -10,12 +10,16 @@ import Darwin
 /// (it intercepts them), so the project's test suite can run under `--sanitize=thread` without
 /// reports on accesses that the lock does order.
 package final class Locked<Value>: @unchecked Sendable {
-    // @unchecked: `value` is only touched between pthread_mutex_lock and pthread_mutex_unlock.
+    // @unchecked: the value is only touched between pthread_mutex_lock and pthread_mutex_unlock.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
+    // Behind a pointer, not a stored property: a class's stored property gets a dynamic
+    // exclusivity check (`swift_beginAccess`/`swift_endAccess`) on every access, which the mutex
+    // makes redundant — and the shard state is accessed on every read.
+    private let value: UnsafeMutablePointer<Value>
 
     package init(_ value: Value) {
-        self.value = value
+        self.value = .allocate(capacity: 1)
+        self.value.initialize(to: value)
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -25,6 +29,8 @@ package final class Locked<Value>: @unchecked Sendable {
         pthread_mutex_destroy(mutex)
         mutex.deinitialize(count: 1)
         mutex.deallocate()
+        value.deinitialize(count: 1)
+        value.deallocate()
     }
 
     /// Runs `body` with exclusive access to the value.
@@ -32,6 +38,6 @@ package final class Locked<Value>: @unchecked Sendable {
     package func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return try body(&value)
+        return try body(&value.pointee)
     }
 }
