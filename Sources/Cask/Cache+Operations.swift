@@ -105,13 +105,26 @@ extension Cache {
     ///   stored before is lost.
     @inlinable
     public func set(_ key: some CacheKey, _ value: [UInt8], expire: Expiry? = nil, tag: String? = nil) throws {
-        try storeBytes(key.cacheKeyBytes, value, expire: expire, tag: tag)
+        try key.withCacheKeyBytes { try storeBytes($0, value, expire: expire, tag: tag) }
     }
 
     /// ``set(_:_:expire:tag:)-(_,[UInt8],_,_)`` for canonical key bytes: the non-generic hot path.
+    /// Bytes that are neither compressed nor put in a value file (what ``prepare(_:_:)`` would
+    /// decide) go to the engine from the caller's memory, with no key or tag array made.
     @usableFromInline
-    func storeBytes(_ key: [UInt8], _ value: [UInt8], expire: Expiry?, tag: String?) throws {
-        try store(key, .bytes, value, expire: expire, tag: tag)
+    func storeBytes(_ key: UnsafeRawBufferPointer, _ value: [UInt8], expire: Expiry?, tag: String?) throws {
+        let c = configuration
+        guard !(c.compressionLevel > 0 && value.count >= c.compressionMinSize) && value.count < c.minFileSize else {
+            return try store(Array(key), .bytes, value, expire: expire, tag: tag)
+        }
+        let t = now
+        let exp = try expireTime(expire, now: t)
+        try value.withUnsafeBytes { v in
+            guard var tag else {
+                return try store.put(key, v, expireTime: exp, flags: ValueEncoding.bytes.flags, now: t)
+            }
+            try tag.withUTF8 { try store.put(key, v, tag: UnsafeRawBufferPointer($0), expireTime: exp, flags: ValueEncoding.bytes.flags, now: t) }
+        }
     }
 
     /// Stores any `Encodable` value (bytes, strings, integers and doubles natively; others with the coder).

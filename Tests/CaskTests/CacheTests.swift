@@ -255,6 +255,33 @@ struct CacheTests {
         #expect(valueFiles().isEmpty)
     }
 
+    /// A bytes set keeps its tag and expiry whichever way the value is stored: inline (the path
+    /// that hands the caller's memory to the engine), compressed, or in a value file.
+    @Test func bytesKeepTheirTagAndExpiryOnEveryPath() throws {
+        let fixture = try makeCache(CacheSettings(minFileSize: 8192, compressionLevel: 6, compressionMinSize: 1024))
+        let (cache, clock) = (fixture.cache, fixture.clock)
+        let values: [String: [UInt8]] = [
+            "inline": [1, 2, 3],
+            "compressed": [UInt8](repeating: 9, count: 2048),
+            "file": (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31) },
+        ]
+        for (key, value) in values {
+            try cache.set(key, value, expire: 60, tag: "t-\(key)")
+            try cache.set(key + "-untagged", value)
+        }
+        for (key, value) in values {
+            let entry = try #require(try cache.entry(key, as: [UInt8].self))
+            #expect(entry.value == value && entry.tag == "t-\(key)", "\(key)")
+            #expect(entry.expireTime.map { abs($0 - (1_767_258_000 + 60)) < 0.001 } == true, "\(key)")
+            #expect(try cache.entry(key + "-untagged", as: [UInt8].self)?.tag == nil, "\(key)")
+        }
+        #expect(try cache.evict(tag: "t-inline") == 1)
+        #expect(try cache.get("inline") == nil)
+        clock.advance(by: 61)
+        #expect(try cache.get("compressed") == nil && cache.get("file") == nil)
+        #expect(try cache.get("inline-untagged") == values["inline"])
+    }
+
     @Test func compressionIsTransparent() throws {
         let fixture = try makeCache(CacheSettings(compressionLevel: 6, compressionMinSize: 64))
         let cache = fixture.cache

@@ -58,10 +58,11 @@ struct ShardState {
     /// Sets the entry of `key`, keeping the value-file byte count. Returns the replaced entry.
     @discardableResult
     mutating func setEntry(hash: UInt64, key: UnsafeRawBufferPointer, _ entry: IndexEntry, keepingAccess: Bool = false) -> IndexEntry? {
-        let v = view
-        let old = directory.set(hash: hash, key: key, entry: entry, keepingAccess: keepingAccess) { v.keyMatches($0, key) }
+        let records = reader
+        let old = directory.set(hash: hash, key: key, entry: entry, keepingAccess: keepingAccess) { records.holdsKey($0, key) }
         if old == nil, reservedKeys != nil, key.first == 0 { reservedKeys! += 1 }
         if (entry.flags | (old?.flags ?? 0)) & RecordFlags.valueInFile.rawValue != 0 {
+            let v = view
             externalBytes += v.externalSize(entry) - (old.map(v.externalSize) ?? 0)
         }
         return old
@@ -70,10 +71,10 @@ struct ShardState {
     /// Removes the entry of `key`, keeping the value-file byte count. Returns the removed entry.
     @discardableResult
     mutating func removeEntry(hash: UInt64, key: UnsafeRawBufferPointer) -> IndexEntry? {
-        let v = view
-        let old = directory.remove(hash: hash, key: key) { v.keyMatches($0, key) }
+        let records = reader
+        let old = directory.remove(hash: hash, key: key) { records.holdsKey($0, key) }
         if old != nil, reservedKeys != nil, key.first == 0 { reservedKeys! -= 1 }
-        if let old, old.flags & RecordFlags.valueInFile.rawValue != 0 { externalBytes -= v.externalSize(old) }
+        if let old, old.flags & RecordFlags.valueInFile.rawValue != 0 { externalBytes -= view.externalSize(old) }
         return old
     }
     var deadBytes: Int { max(0, totalBytes - directory.liveBytes) }
