@@ -112,8 +112,20 @@ struct ChecksumTests {
             let soft = data.withUnsafeBytes { cask_crc32c_software(0, $0.baseAddress, UInt64(n)) }
             #expect(Checksum.crc32(data) == soft, "length \(n)")
         }
+        // Every length up to past the 64-byte lanes' blocks (3 × 64 bytes) several times over,
+        // from unaligned starts, continuing a CRC as record writes do.
+        let small = (0..<1_400).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        small.withUnsafeBytes { b in
+            for n in 0...1_300 {
+                let start = n % 13
+                let seed = UInt32.random(in: 0...UInt32.max, using: &rng)
+                let fast = cask_crc32c(seed, b.baseAddress! + start, UInt64(n))
+                let soft = cask_crc32c_software(seed, b.baseAddress! + start, UInt64(n))
+                #expect(fast == soft, "length \(n) from \(start)")
+            }
+        }
         // Around and well past the length from which the accelerated version runs three lanes
-        // (3 × 4096 bytes), from unaligned starts, continuing a CRC as record writes do.
+        // of 4096 bytes, from unaligned starts.
         let big = (0..<300_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let lengths = [12_287, 12_288, 12_289, 24_576, 24_583, 36_871, 299_990] + (0..<40).map { _ in Int.random(in: 0..<299_990, using: &rng) }
         big.withUnsafeBytes { b in
