@@ -11,7 +11,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration.maxDuration = .seconds(2)
 
     let key = Array("user:1234567".utf8)
-    for (name, size) in [("100 B", 100), ("4 KiB", 4096), ("1 MiB", 1 << 20)] {
+    for (name, size) in [("100 B", 100), ("300 B", 300), ("4 KiB", 4096), ("1 MiB", 1 << 20)] {
         let value = [UInt8](repeating: 0x37, count: size)
         let length = _Benchmarking.recordLength(key: key.count, value: size)
         let scaling: BenchmarkScalingFactor = size >= 1 << 20 ? .one : .kilo
