@@ -28,13 +28,12 @@ extension Store {
         case other
     }
 
-    /// The value of `key` copied out if its record's flags are exactly `flags`: the typed layer's
-    /// hot path, specialized here rather than through the generic ``read(_:now:_:)`` across the
-    /// module boundary.
-    /// `now` as in ``read(_:now:_:)``.
-    package func readValue(_ key: UnsafeRawBufferPointer, ifFlags flags: UInt8, now: Int64?) throws -> ValueRead {
+    /// The value of `key` copied out if its record's flags are exactly `flags` (any flags when
+    /// nil): `Store.get`, and the typed layer's hot path, specialized here rather than through the
+    /// generic ``read(_:now:_:)`` across the module boundary. `now` as in ``read(_:now:_:)``.
+    package func readValue(_ key: UnsafeRawBufferPointer, ifFlags flags: UInt8?, now: Int64?) throws -> ValueRead {
         if let tx = try joinedTransaction() {
-            return try tx.read(Array(key)) { v in v.flags == flags ? .value(Array(v.value)) : .other } ?? .absent
+            return try tx.read(Array(key)) { v in flags == nil || v.flags == flags ? .value(Array(v.value)) : .other } ?? .absent
         }
         let hash = KeyHash.hash(key)
         return try shard(for: hash).copyValue(key: key, hash: hash, now: now, ifFlags: flags)
@@ -42,12 +41,8 @@ extension Store {
 
     /// The value of `key`, or nil if it is absent or expired (at `now`, as in ``read(_:now:_:)``).
     public func get(_ key: [UInt8], now: Int64? = nil) throws -> [UInt8]? {
-        try key.withUnsafeBytes { (k) throws in
-            if let tx = try joinedTransaction() { return try tx.read(Array(k)) { Array($0.value) } }
-            let hash = KeyHash.hash(k)
-            guard case .value(let v) = try shard(for: hash).copyValue(key: k, hash: hash, now: now, ifFlags: nil) else { return nil }
-            return v
-        }
+        guard case .value(let v) = try key.withUnsafeBytes({ try readValue($0, ifFlags: nil, now: now) }) else { return nil }
+        return v
     }
 
     /// Like ``read(_:now:_:)``, and for a record whose value is in a value file, also hands `body`

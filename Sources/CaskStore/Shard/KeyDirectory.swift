@@ -27,9 +27,8 @@ package struct IndexEntry: Sendable, Equatable {
 
     package var position: LogPosition { LogPosition(segment: segment, offset: offset) }
 
-    @inline(__always) package func isExpired(at now: Int64) -> Bool { expireTime != 0 && expireTime <= now }
-
-    /// `isExpired(at:)` with the wall clock read only when the entry can expire: nil `now`.
+    /// Whether the entry has expired at `now` (µs since the epoch); nil reads the wall clock, only
+    /// when the entry can expire.
     @inline(__always) package func isExpired(at now: Int64?) -> Bool {
         expireTime != 0 && expireTime <= (now ?? wallClockMicros())
     }

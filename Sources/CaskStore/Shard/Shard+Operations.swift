@@ -71,10 +71,7 @@ extension Shard {
     /// absent, as ``read(key:hash:now:_:)`` does.
     func copyValue(key: UnsafeRawBufferPointer, hash: UInt64, now: Int64?, ifFlags flags: UInt8?) throws -> Store.ValueRead {
         try withCurrentState { (s) throws -> Store.ValueRead in
-            let records = s.reader
-            guard let e = s.directory.find(hash: hash, key: key, matches: { records.holdsKey($0, key) }),
-                  !e.isExpired(at: now),
-                  let p = records.address(e) else {
+            guard let (e, p) = locate(s, key: key, hash: hash, now: now) else {
                 if options.statistics { shared.add(.misses, 1) }
                 return .absent
             }
@@ -119,20 +116,28 @@ extension Shard {
         report.withLock { $0.noteCorrupt(.init(shard: number, segment: e.segment, offset: Int(e.offset), length: Int(e.length))) }
     }
 
-    /// Finds the record of `key` in `s`. With `verify`, checks its CRC (every value handed out is).
-    /// `now` as in ``read(key:hash:now:_:)``.
+    /// The live, unexpired index entry of `key` in `s` (its key confirmed in the record) and the
+    /// record's address. `now` as in ``read(key:hash:now:_:)``.
     @inline(__always)
-    func lookup(_ s: inout ShardState, key: UnsafeRawBufferPointer, hash: UInt64, now: Int64?, verify: Bool) throws -> RecordView? {
+    func locate(_ s: borrowing ShardState, key: UnsafeRawBufferPointer, hash: UInt64, now: Int64?)
+        -> (entry: IndexEntry, record: UnsafeRawPointer)? {
         let records = s.reader
         guard let e = s.directory.find(hash: hash, key: key, matches: { records.holdsKey($0, key) }),
               !e.isExpired(at: now),
               let p = records.address(e) else { return nil }
+        return (e, p)
+    }
+
+    /// Finds the record of `key` in `s`. With `verify`, checks its CRC (every value handed out is).
+    /// `now` as in ``read(key:hash:now:_:)``.
+    @inline(__always)
+    func lookup(_ s: inout ShardState, key: UnsafeRawBufferPointer, hash: UInt64, now: Int64?, verify: Bool) throws -> RecordView? {
+        guard let (e, p) = locate(s, key: key, hash: hash, now: now) else { return nil }
         if verify {
             guard case .valid(let h) = RecordCodec.parse(p, available: Int(e.length)), h.length == Int(e.length) else {
                 noteCorrupt(e)
                 return nil
             }
-            _ = h
         }
         let h = RecordCodec.header(at: p)
         return RecordView(flags: h.flags.rawValue, sequence: h.sequence, storeTime: h.storeTime, expireTime: e.expireTime,
