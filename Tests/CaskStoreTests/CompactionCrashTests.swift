@@ -70,6 +70,7 @@ extension FaultInjectionTests {
         case .create(let p, _): "created \(p.split(separator: "/").last!)"
         case .write: "wrote"
         case .truncate: "truncated"
+        case .allocate: "allocated space"
         case .syncFile: "fsynced a file"
         case .syncDirectory: "fsynced the directory"
         case .rename: "renamed the manifest"

@@ -9,8 +9,10 @@ import Testing
 struct CorruptionSweepTests {
     static let keys = (0..<8).map { "key-\($0)" }
 
-    /// A one-shard store: 30 puts and deletes over 8 keys. Returns every value written per key.
-    func buildStore(_ dir: TemporaryDirectory, compact: Bool) throws -> (written: [String: Set<String>], model: [String: String]) {
+    /// A one-shard store: 30 puts and deletes over 8 keys. Returns every value written per key and
+    /// the committed end of the active segment (its file runs on with space allocated ahead).
+    func buildStore(_ dir: TemporaryDirectory, compact: Bool) throws -> (written: [String: Set<String>], model: [String: String],
+                                                                          end: Int) {
         let store = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
         var written: [String: Set<String>] = [:]
         var model: [String: String] = [:]
@@ -28,8 +30,9 @@ struct CorruptionSweepTests {
             }
         }
         if compact { try store.compact() }
+        let end = committedEnd(store)
         try store.close()
-        return (written, model)
+        return (written, model, end)
     }
 
     /// Copies the store's files (not the lock/shared header) into `scratch`, replacing `file` by `content`.
@@ -65,9 +68,9 @@ struct CorruptionSweepTests {
 
     @Test func segmentDamageAtEveryByteNeverYieldsAWrongValue() throws {
         let source = TemporaryDirectory("cask-sweep")
-        let (written, _) = try buildStore(source, compact: false)
+        let (written, _, end) = try buildStore(source, compact: false)
         let file = "shard-000/00000001.log"
-        let log = readFile(source.sub(file))
+        let log = Array(readFile(source.sub(file)).prefix(end))
         let scratch = TemporaryDirectory("cask-sweep-scratch")
         var rng = SeededRandom(seed: 99)
         var flips = 0, zeroRanges = 0, garbageRanges = 0
@@ -101,7 +104,7 @@ struct CorruptionSweepTests {
     /// A damaged hint file is rejected and its segment scanned instead: every value stays exact.
     @Test func hintDamageAtEveryByteIsRejectedAndValuesStayExact() throws {
         let source = TemporaryDirectory("cask-sweep-hint")
-        let (written, model) = try buildStore(source, compact: true)
+        let (written, model, _) = try buildStore(source, compact: true)
         let hints = try FileManager.default.contentsOfDirectory(atPath: source.sub("shard-000")).filter { $0.hasSuffix(".hint") }
         let file = "shard-000/" + (try #require(hints.first))
         let hint = readFile(source.sub(file))

@@ -26,6 +26,8 @@ final class PowerLossRecorder: FaultInjector {
         case makeDirectory(path: String)
         case write(inode: Int, offset: Int, bytes: [UInt8])
         case truncate(inode: Int, length: Int)
+        /// fallocate: the file is at least `length` bytes long, zeros past its old end.
+        case allocate(inode: Int, length: Int)
         case syncFile(inode: Int)
         case syncDirectory(path: String)
         case rename(from: String, to: String)
@@ -102,6 +104,14 @@ final class PowerLossRecorder: FaultInjector {
         }
     }
 
+    func didAllocate(fd: Int32, path: String?, end: Int64) {
+        guard covers(path) else { return }
+        log.withLock { r in
+            guard let inode = r.descriptors[fd] else { return }
+            r.events.append(.allocate(inode: inode, length: Int(end)))
+        }
+    }
+
     func didSync(fd: Int32, path: String?) {
         guard covers(path) else { return }
         log.withLock { r in
@@ -150,7 +160,7 @@ enum UnsyncedSurvival {
 /// Replays a recording up to a point and writes the resulting crash state into a directory.
 struct PowerLossState {
     private enum Entry: Equatable { case file(Int), directory }
-    private enum DataOp { case write(Int, [UInt8]), truncate(Int) }
+    private enum DataOp { case write(Int, [UInt8]), truncate(Int), allocate(Int) }
     private enum NameOp { case set(String, Entry), remove(String) }
 
     private struct Inode {
@@ -188,6 +198,8 @@ struct PowerLossState {
             c.replaceSubrange(offset..<offset + bytes.count, with: bytes)
         case .truncate(let length):
             if length < c.count { c.removeLast(c.count - length) } else { c += [UInt8](repeating: 0, count: length - c.count) }
+        case .allocate(let length):
+            if length > c.count { c += [UInt8](repeating: 0, count: length - c.count) }
         }
         return c
     }
@@ -206,6 +218,8 @@ struct PowerLossState {
             inodes[inode]?.pending.append(.write(offset, bytes))
         case .truncate(let inode, let length):
             inodes[inode]?.pending.append(.truncate(length))
+        case .allocate(let inode, let length):
+            inodes[inode]?.pending.append(.allocate(length))
         case .syncFile(let inode):
             if let i = inodes[inode] { inodes[inode] = Inode(durable: current(i)) }
         case .syncDirectory(let path):

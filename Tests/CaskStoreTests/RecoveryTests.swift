@@ -6,7 +6,8 @@ import Testing
 @Suite("Recovery")
 struct RecoveryTests {
     /// Builds a one-shard store with `n` records (puts and some deletes) and returns the segment
-    /// bytes, the end offset after each record, and the model state after each record.
+    /// bytes up to the committed end (without the space allocated past it), the end offset after
+    /// each record, and the model state after each record.
     func buildLog(_ dir: TemporaryDirectory, records n: Int) throws -> (log: [UInt8], ends: [Int], states: [[String: String]]) {
         let store = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
         var model: [String: String] = [:]
@@ -23,11 +24,11 @@ struct RecoveryTests {
                 try store.put(bytes(k), bytes(v))
                 model[k] = v
             }
-            ends.append(readFile(segment).count)
+            ends.append(committedEnd(store))
             states.append(model)
         }
         try store.close()
-        return (readFile(segment), ends, states)
+        return (Array(readFile(segment).prefix(ends.last ?? 0)), ends, states)
     }
 
     @Test func truncationAtEveryOffset() throws {
@@ -47,14 +48,18 @@ struct RecoveryTests {
             let validEnd = complete.map { ends[$0] } ?? 0
             let store = try Store(directory: scratch.path, options: .testing(shards: 1, segmentSize: 1 << 20))
             let report = store.recoveryReport
-            #expect(report.truncatedBytes == offset - validEnd, "offset \(offset)")
+            // Zero bytes after the last record are taken for space allocated ahead, not counted
+            // (a cut inside a checksum can leave only zeros).
+            let torn = log[validEnd..<offset]
+            let tornData = torn.lastIndex(where: { $0 != 0 }).map { $0 + 1 - validEnd } ?? 0
+            #expect(report.truncatedBytes == tornData, "offset \(offset)")
             #expect(report.corruptRanges.isEmpty, "offset \(offset)")
             #expect(try store.count == expected.count, "offset \(offset)")
             for (k, v) in expected where text(try store.get(bytes(k))) != v {
                 Issue.record("offset \(offset): \(k) should be \(v)")
             }
-            // The log was cut back to the last complete record.
-            #expect(readFile(scratch.sub("shard-000/00000001.log")).count == validEnd)
+            // The log was cut back to the last complete record (zeros alone are left in place).
+            #expect(readFile(scratch.sub("shard-000/00000001.log")).count == (tornData > 0 ? validEnd : offset))
             try store.close()
             checked += 1
         }
@@ -84,14 +89,47 @@ struct RecoveryTests {
         #expect(try store.checkInvariants() == nil)
     }
 
-    @Test func zeroFilledTailIsTruncated() throws {
+    /// Zeros after the last record are the space allocated ahead of the writers: kept, not
+    /// reported, and written over by the next record, which survives a reopen.
+    @Test func zeroFilledTailIsAllocatedSpace() throws {
         let source = TemporaryDirectory()
         let (log, _, states) = try buildLog(source, records: 50)
-        writeFile(source.sub("shard-000/00000001.log"), log + [UInt8](repeating: 0, count: 4096))
+        let segment = source.sub("shard-000/00000001.log")
+        writeFile(segment, log + [UInt8](repeating: 0, count: 4096))
         try? FileManager.default.removeItem(atPath: source.sub("shard-000/lock"))
         let store = try Store(directory: source.path, options: .testing(shards: 1, segmentSize: 1 << 20))
-        #expect(store.recoveryReport.truncatedBytes == 4096)
+        #expect(store.recoveryReport.isClean)
+        #expect(store.recoveryReport.truncatedBytes == 0)
+        #expect(readFile(segment).count >= log.count + 4096)
         #expect(try store.count == states.last!.count)
+        #expect(committedEnd(store) == log.count)
+        try store.put(bytes("after"), bytes("zeros"))
+        try store.close()
+        try? FileManager.default.removeItem(atPath: source.sub("shard-000/lock"))
+        let again = try Store(directory: source.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+        #expect(again.recoveryReport.isClean)
+        #expect(text(try again.get(bytes("after"))) == "zeros")
+        #expect(try again.count == states.last!.count + 1)
+        try again.close()
+    }
+
+    /// A record cut short, then zeros (a crash after the record's first bytes reached space
+    /// allocated ahead): the torn bytes are counted up to the last non-zero one and cut.
+    @Test func tornRecordBeforeAllocatedSpaceIsCut() throws {
+        let source = TemporaryDirectory()
+        let (log, _, states) = try buildLog(source, records: 50)
+        let segment = source.sub("shard-000/00000001.log")
+        let half = RecordCodec.encode(kind: .put, sequence: 9_999, storeTime: 1, expireTime: 0, key: bytes("torn"), value: bytes("record"))
+        writeFile(segment, log + Array(half.prefix(30)) + [UInt8](repeating: 0, count: 4096))
+        try? FileManager.default.removeItem(atPath: source.sub("shard-000/lock"))
+        let store = try Store(directory: source.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+        let tornData = Array(half.prefix(30)).lastIndex(where: { $0 != 0 })! + 1
+        #expect(store.recoveryReport.truncatedBytes == tornData)
+        #expect(store.recoveryReport.corruptRanges.isEmpty)
+        #expect(readFile(segment).count == log.count)
+        #expect(try store.get(bytes("torn")) == nil)
+        #expect(try store.count == states.last!.count)
+        try store.close()
     }
 
     /// A writer that dies after writing part of a record (holding the lock) leaves bytes past the

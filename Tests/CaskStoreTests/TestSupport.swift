@@ -14,6 +14,11 @@ extension StoreOptions {
 }
 
 func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+/// The committed end of a shard's active segment (its file may be longer: space allocated ahead).
+func committedEnd(_ store: Store, shard: Int = 0) -> Int {
+    Int(LogPosition(packed: store.shards[shard].shared.load(.position)).offset)
+}
 func text(_ b: [UInt8]?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
 
 /// Reads a whole file into bytes.

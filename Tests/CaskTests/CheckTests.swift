@@ -71,12 +71,14 @@ struct CheckTests {
             for i in 0..<100 { try c.set("k\(i)", "value-\(i)") }
             try c.close()
         }
-        // Flip a byte in the middle of the log, then append garbage past its end.
+        // Flip a byte in the middle of the records, then write garbage right after the last one,
+        // into the zeros of the space allocated ahead (the last record's value ends in a digit).
         let log = dir.path + "/shard-000/00000001.log"
         var bytes = [UInt8](FileManager.default.contents(atPath: log)!)
-        let middle = bytes.count / 2
-        bytes[middle] ^= 0xFF
-        bytes += [1, 2, 3, 4, 5]
+        let end = bytes.lastIndex(where: { $0 != 0 })! + 1
+        bytes[end / 2] ^= 0xFF
+        if bytes.count < end + 5 { bytes += [UInt8](repeating: 0, count: end + 5 - bytes.count) }
+        bytes.replaceSubrange(end..<end + 5, with: [1, 2, 3, 4, 5])
         try Data(bytes).write(to: URL(fileURLWithPath: log))
         let fixture = try makeCache(CacheSettings(shards: 1), dir: dir)
         let cache = fixture.cache

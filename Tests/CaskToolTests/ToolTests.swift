@@ -152,7 +152,8 @@ struct ToolTests {
         for i in 0..<40 { try Tool.run(["set", s.cache, "k\(i)", "value-\(i)", "--shards", "1"]) }
         let log = s.cache + "/shard-000/00000001.log"
         var bytes = [UInt8](FileManager.default.contents(atPath: log)!)
-        bytes[bytes.count / 2] ^= 0x55
+        // The middle of the records, not of the zeros allocated after them.
+        bytes[(bytes.lastIndex(where: { $0 != 0 })! + 1) / 2] ^= 0x55
         try Data(bytes).write(to: URL(fileURLWithPath: log))
         let damaged = try Tool.run(["check", s.cache])
         #expect(damaged.status == 3)

@@ -20,6 +20,9 @@ uint32_t cask_crc32c(uint32_t crc, const void *bytes, uint64_t count);
 /// The portable table-driven CRC-32C (tests compare it with the accelerated one).
 uint32_t cask_crc32c_software(uint32_t crc, const void *bytes, uint64_t count);
 
+/// The length of `bytes[0..<count]` without its trailing zero bytes (0 if all are zero).
+uint64_t cask_nonzero_end(const void *bytes, uint64_t count);
+
 /// zlib's CRC-32 (IEEE polynomial).
 static inline uint32_t cask_crc32(uint32_t crc, const void *bytes, uint64_t count) {
     const unsigned char *p = (const unsigned char *)bytes;

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CCaskSupport
 
 // Loading a shard's index: at open (with recovery of torn tails), and when another process has
 // changed the set of segments (roll, compaction, clear).
@@ -61,9 +62,14 @@ extension Shard {
             if validEnd < size {
                 let floor = headerIsLive && committed.segment == seg.id ? Int(committed.offset) : 0
                 if isLast && validEnd >= floor {
-                    try seg.file.truncate(to: Int64(validEnd))
-                    try seg.file.sync()
-                    report.truncatedBytes += size - validEnd
+                    // Zeros after the last record are space allocated ahead: kept. Anything else
+                    // there is a record cut short (a crash, a power loss): cut, with that space.
+                    let dataEnd = seg.dataEnd(from: validEnd, to: size)
+                    if dataEnd > validEnd {
+                        try seg.cut(to: validEnd)
+                        try seg.file.sync()
+                        report.truncatedBytes += dataEnd - validEnd
+                    }
                     length = validEnd
                 } else {
                     report.noteCorrupt(.init(shard: number, segment: seg.id, offset: validEnd, length: size - validEnd))
@@ -139,6 +145,9 @@ extension Shard {
                 offset += h.length
                 continue
             }
+            // Only zeros left (space allocated ahead of the writers): the end, found without a
+            // byte-by-byte search for a record start.
+            if cask_nonzero_end(base + offset, UInt64(end - offset)) == 0 { return offset }
             guard let next = resync(base, from: offset + 1, to: end, after: lastSequence) else { return offset }
             report.noteCorrupt(.init(shard: shard, segment: seg.id, offset: offset, length: next - offset))
             offset = next

@@ -46,8 +46,10 @@ extension Shard {
                     report.noteCorrupt(.init(shard: number, segment: seg.id, offset: valid, length: end - valid))
                 }
             }
+            // Past the committed end: zeros are space allocated ahead; anything else is torn.
             let size = Int(try s.active.file.size())
-            result.tornBytes = max(0, size - Int(s.applied.offset))
+            if size > Int(s.applied.offset) { try s.active.ensureMapped(size) }
+            result.tornBytes = max(0, s.active.dataEnd(from: Int(s.applied.offset), to: size) - Int(s.applied.offset))
             result.recordsScanned = report.scannedRecords
             result.corruptRanges = report.corruptRanges
             result.rejectedHints = report.rejectedHints
@@ -62,7 +64,7 @@ extension Shard {
     func repair(_ found: ShardCheck) throws {
         if found.tornBytes > 0 {
             try withWriteLock { s in
-                try s.active.file.truncate(to: Int64(s.applied.offset))
+                try s.active.cut(to: Int(s.applied.offset))
                 try s.active.file.sync()
             }
         }

@@ -171,8 +171,9 @@ final class Shard: Sendable {
             try catchUp(&s, exclusive: true)
             if shared.load(.writer) != 0 {
                 // A writer died between starting a record and publishing it: its bytes lie past the
-                // committed end, which nobody reads. Cut them so the next record starts clean.
-                try s.active.file.truncate(to: Int64(s.applied.offset))
+                // committed end, which nobody reads. Cut them (and the space allocated ahead, which
+                // the next append allocates again) so the next record starts clean.
+                try s.active.cut(to: Int(s.applied.offset))
                 shared.store(.writer, 0)
             }
             if shared.load(.manifestChange) != 0 { try completeManifestChange(&s) }
@@ -211,9 +212,12 @@ final class Shard: Sendable {
         let separate = value.count >= Shard.separateValueWrite
         let encoded = separate ? length - value.count : length
         if s.writeBuffer.count < encoded { s.writeBuffer = [UInt8](repeating: 0, count: max(encoded, 4096)) }
-        let sequence = nextSequence(&s)
         let offset = s.applied.offset
-        let file = s.active.file
+        // Space first: a full disk fails the append here, before any of its bytes are written.
+        try s.active.allocate(through: Int(offset) + length, limit: max(options.segmentSize, Int(offset) + length))
+        let sequence = nextSequence(&s)
+        let segment = s.active
+        let file = segment.file
         shared.store(.writer, processID)
         try s.writeBuffer.withUnsafeMutableBytes { (buf) throws in
             do {
@@ -234,7 +238,7 @@ final class Shard: Sendable {
                 }
             } catch {
                 // Nothing was published: cut whatever part of the record reached the file.
-                _ = Sys.ftruncate(file.fd, Int64(offset))
+                _ = try? segment.cut(to: Int(offset))
                 shared.store(.writer, 0)
                 throw error
             }
@@ -277,6 +281,9 @@ final class Shard: Sendable {
     /// Seals the active segment and starts a new one. Caller holds the write lock.
     func roll(_ s: inout ShardState, adoptingDisk: Bool = true) throws {
         if adoptingDisk { try adoptDiskManifest(&s) }
+        // A sealed segment's file size is its end (processes following the roll read up to it):
+        // cut the space allocated ahead before the new manifest seals it.
+        try s.active.cut(to: Int(s.applied.offset))
         try s.active.file.sync()
         var next = s.manifest
         let id = next.nextSegmentID

@@ -32,6 +32,8 @@ package protocol FaultInjector: Sendable {
     func didWrite(fd: Int32, path: String?, offset: Int64, bytes: UnsafeRawBufferPointer)
     func didSync(fd: Int32, path: String?)
     func didTruncate(fd: Int32, path: String?, length: Int64)
+    /// After `fallocate` succeeded: the file is at least `end` bytes long (zeros past its old end).
+    func didAllocate(fd: Int32, path: String?, end: Int64)
     func didRename(from: String, to: String)
     func didUnlink(path: String)
     /// Called after an open succeeded (with the flags it was called with), and after a mkdir.
@@ -43,6 +45,7 @@ extension FaultInjector {
     package func didWrite(fd: Int32, path: String?, offset: Int64, bytes: UnsafeRawBufferPointer) {}
     package func didSync(fd: Int32, path: String?) {}
     package func didTruncate(fd: Int32, path: String?, length: Int64) {}
+    package func didAllocate(fd: Int32, path: String?, end: Int64) {}
     package func didRename(from: String, to: String) {}
     package func didUnlink(path: String) {}
     package func didOpen(fd: Int32, path: String, flags: Int32) {}
@@ -169,7 +172,10 @@ package enum Sys {
         if case .fail(let e)? = check(.fallocate, fd: fd, count: Int(length)) { return .failure(Errno(e)) }
         while true {
             let rc = libcAllocate(fd, offset, length)
-            if rc == 0 { return .success(()) }
+            if rc == 0 {
+                if let hook = Faults.active { hook.didAllocate(fd: fd, path: Faults.path(of: fd), end: offset + length) }
+                return .success(())
+            }
             if rc != EINTR { return .failure(Errno(rc)) }
         }
     }

@@ -1,0 +1,135 @@
+import CaskTestSupport
+import Foundation
+import Testing
+@testable import CaskStore
+
+/// The active segment is allocated ahead of its writers (`Segment.allocate(through:limit:)`): most
+/// appends find their space ready, a full disk fails an append before any of its bytes are
+/// written, a file system without fallocate still works, and a sealed segment keeps no zeros.
+extension FaultInjectionTests {
+    static func segmentFile(_ dir: TemporaryDirectory, _ id: UInt32 = 1) -> String {
+        dir.sub("shard-000/" + Segment.fileName(id))
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : -1
+    }
+
+    @Test func appendsFindTheirSpaceAllocatedAhead() throws {
+        let dir = TemporaryDirectory("cask-allocate-ahead")
+        // Faults are installed before the store opens its files, so calls on them are seen.
+        let faults = ScriptedFaults(root: dir.path)
+        let (store, atOpen) = try withFaults(faults) {
+            let store = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+            let atOpen = faults.calls(.fallocate)
+            for i in 0..<100 { try store.put(bytes("key-\(i)"), bytes("value-\(i)")) }
+            return (store, atOpen)
+        }
+        // About 6 KB of records: one allocation covered them all.
+        #expect(faults.calls(.fallocate) - atOpen == 1)
+        let size = Self.fileSize(Self.segmentFile(dir))
+        #expect(size >= Segment.allocationMinimum)
+        #expect(size > committedEnd(store))
+        try store.close()
+        let again = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+        #expect(again.recoveryReport.isClean)
+        #expect(try again.count == 100)
+        #expect(text(try again.get(bytes("key-99"))) == "value-99")
+        try again.close()
+    }
+
+    @Test func fullDiskWhileAllocatingFailsTheAppendBeforeWritingIt() throws {
+        let dir = TemporaryDirectory("cask-allocate-full")
+        // Larger than the space allocated ahead of the first record: the append must allocate.
+        let big = [UInt8](repeating: 7, count: 2 * Segment.allocationMinimum)
+        let faults = ScriptedFaults(root: dir.path)
+        let (store, end, writes) = try withFaults(faults) {
+            let store = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+            try store.put(bytes("a"), bytes("kept"))
+            let end = committedEnd(store), writes = faults.calls(.pwrite)
+            faults.add(.init(calls: [.fallocate], pathContains: ".log", times: 2, fault: .fail(ENOSPC)))
+            let error = #expect(throws: CaskError.self) { try store.put(bytes("big"), big) }
+            #expect(error?.isDiskFull == true, "\(String(describing: error))")
+            return (store, end, faults.calls(.pwrite) - writes)
+        }
+        // The space ahead was refused, then the record's own: nothing of it was written.
+        #expect(faults.injected == 2)
+        #expect(writes == 0)
+        #expect(committedEnd(store) == end)
+        #expect(text(try store.get(bytes("a"))) == "kept")
+        #expect(try store.get(bytes("big")) == nil)
+        // Space is back.
+        try store.put(bytes("big"), big)
+        try store.close()
+        let again = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+        #expect(again.recoveryReport.isClean)
+        #expect(try again.get(bytes("big")) == big)
+        #expect(text(try again.get(bytes("a"))) == "kept")
+        try again.close()
+    }
+
+    /// Room for the record but not for the space ahead: the record is written.
+    @Test func fullDiskForTheSpaceAheadStillWritesTheRecord() throws {
+        let dir = TemporaryDirectory("cask-allocate-tight")
+        let faults = ScriptedFaults(root: dir.path)
+        let (store, calls) = try withFaults(faults) {
+            let store = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+            let atOpen = faults.calls(.fallocate)
+            faults.add(.init(calls: [.fallocate], pathContains: ".log", times: 1, fault: .fail(ENOSPC)))
+            try store.put(bytes("k"), bytes("v"))
+            return (store, faults.calls(.fallocate) - atOpen)
+        }
+        #expect(faults.injected == 1 && calls == 2)
+        #expect(Self.fileSize(Self.segmentFile(dir)) == committedEnd(store))
+        #expect(text(try store.get(bytes("k"))) == "v")
+        try store.close()
+    }
+
+    @Test func withoutFallocateAppendsExtendTheFile() throws {
+        let dir = TemporaryDirectory("cask-allocate-unsupported")
+        let faults = ScriptedFaults(root: dir.path)
+        let (store, calls) = try withFaults(faults) {
+            let store = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+            let atOpen = faults.calls(.fallocate)
+            faults.add(.init(calls: [.fallocate], pathContains: ".log", times: 1, fault: .fail(EOPNOTSUPP)))
+            for i in 0..<20 { try store.put(bytes("key-\(i)"), bytes("value-\(i)")) }
+            return (store, faults.calls(.fallocate) - atOpen)
+        }
+        // Asked once; then the segment is written as a plain growing file.
+        #expect(calls == 1)
+        #expect(Self.fileSize(Self.segmentFile(dir)) == committedEnd(store))
+        try store.close()
+        let again = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+        #expect(again.recoveryReport.isClean)
+        #expect(try again.count == 20)
+        try again.close()
+    }
+
+    /// Processes following a roll read a sealed segment up to its file size: the roll cuts the
+    /// space allocated ahead before sealing it.
+    @Test func aRollCutsTheSpaceAllocatedAhead() throws {
+        let dir = TemporaryDirectory("cask-allocate-roll")
+        let store = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 16 << 10))
+        let reader = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 16 << 10))
+        #expect(try reader.count == 0)
+        let value = [UInt8](repeating: 1, count: 3_000)
+        for i in 0..<40 { try store.put(bytes("key-\(i)"), value) }
+        let (lengths, manifest) = store.shards[0].state.withLock { ($0.segmentLengths, $0.manifest) }
+        #expect(manifest.segments.count >= 4)
+        for entry in manifest.segments.dropLast() {
+            let size = Self.fileSize(Self.segmentFile(dir, entry.id))
+            #expect(size == lengths[entry.id], "segment \(entry.id): \(size) bytes, \(lengths[entry.id] ?? -1) of records")
+        }
+        // The other handle followed the rolls and reads every value.
+        #expect(try reader.count == 40)
+        for i in 0..<40 where try reader.get(bytes("key-\(i)")) != value { Issue.record("key-\(i) wrong") }
+        #expect(try reader.checkInvariants() == nil)
+        try reader.close()
+        try store.close()
+        let again = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 16 << 10))
+        #expect(again.recoveryReport.isClean)
+        #expect(try again.count == 40)
+        try again.close()
+    }
+}
