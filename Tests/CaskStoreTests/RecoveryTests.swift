@@ -133,29 +133,44 @@ struct RecoveryTests {
     }
 
     /// A writer that dies after writing part of a record (holding the lock) leaves bytes past the
-    /// committed end; the next writer, in any process, cuts them before appending.
+    /// committed end, in the space allocated ahead; the next writer, in any process, cuts them
+    /// (and that space) before appending. The first handle's bound on the allocated space is then
+    /// stale: its next append extends the file itself.
     @Test func deadWriterTailIsRepairedByTheNextWriter() throws {
         let dir = TemporaryDirectory()
         let a = try Store(directory: dir.path, options: .testing(shards: 1))
         try a.put(bytes("x"), bytes("1"))
+        // Open before the writer dies: the repair is the next writer's, not recovery's at open.
+        let b = try Store(directory: dir.path, options: .testing(shards: 1))
         let segment = dir.sub("shard-000/00000001.log")
-        let half = RecordCodec.encode(kind: .put, sequence: 99, storeTime: 1, expireTime: 0, key: bytes("ghost"), value: bytes("boo"))
-        // In place (same inode): what a dying writer leaves behind.
+        let end = committedEnd(a)
+        #expect(readFile(segment).count > end, "no space was allocated ahead")
+        let half = RecordCodec.encode(kind: .put, sequence: 99, storeTime: 1, expireTime: 0, key: bytes("ghost"),
+                                      value: [UInt8](repeating: 0x42, count: 400))
+        // In place (same inode), at the committed end: what a dying writer leaves behind, longer
+        // than the records written after it.
         let handle = try #require(FileHandle(forWritingAtPath: segment))
-        handle.seekToEndOfFile()
-        handle.write(Data(half.prefix(30)))
+        try handle.seek(toOffset: UInt64(end))
+        handle.write(Data(half.prefix(300)))
         try handle.close()
         a.shards[0].shared.store(.writer, 424242)
-        let b = try Store(directory: dir.path, options: .testing(shards: 1))
         try b.put(bytes("y"), bytes("2"))
+        // Past the new committed end: zeros of the space allocated again, none of the ghost.
+        #expect(readFile(segment).dropFirst(committedEnd(b)).allSatisfy { $0 == 0 }, "the dead writer's bytes were left")
         #expect(text(try a.get(bytes("y"))) == "2")
         #expect(try a.get(bytes("ghost")) == nil)
+        try a.put(bytes("z"), bytes("3"))
+        #expect(text(try b.get(bytes("z"))) == "3")
         try a.close()
         try b.close()
         let c = try Store(directory: dir.path, options: .testing(shards: 1))
         #expect(c.recoveryReport.isClean)
         #expect(text(try c.get(bytes("x"))) == "1")
         #expect(text(try c.get(bytes("y"))) == "2")
+        #expect(text(try c.get(bytes("z"))) == "3")
+        #expect(try c.get(bytes("ghost")) == nil)
+        #expect(try c.checkInvariants() == nil)
+        try c.close()
     }
 
     @Test func missingManifestIsReportedNotGuessed() throws {
