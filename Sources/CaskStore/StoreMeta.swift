@@ -7,18 +7,21 @@ import Darwin
 /// The root metadata file `cask.meta`: a few `name value` text lines, written when the store is
 /// created (temp + rename), and once more when a store of an older format is upgraded.
 ///
-///     cask-format 2
+///     cask-format 3
 ///     shards 8
 ///
-/// Format 2 (this release) differs from 1 only in the shard write lock (a mutex in the shared
-/// header instead of `flock`): the records are the same. A format-1 store is upgraded when opened,
-/// so that a release that knows only the `flock` protocol refuses it instead of writing beside
-/// processes that do not take that lock.
+/// Format 2 differs from 1 only in the shard write lock (a mutex in the shared header instead of
+/// `flock`). Format 3 (this release) writes records through a shared writable mapping of space
+/// allocated ahead, and every process that cuts a segment file lowers the shared header's
+/// allocated position first; a release that does not would let a mapped store land past the end
+/// of the file (SIGBUS). The records are the same in all three. An older store is upgraded when
+/// opened, so that a release that knows only an older protocol refuses it instead of writing
+/// beside processes that follow the newer one.
 enum StoreMeta {
     static let fileName = "cask.meta"
-    static let formatVersion = 2
+    static let formatVersion = 3
     /// Formats this build opens (older ones are upgraded in place).
-    static let readableFormats = 1...2
+    static let readableFormats = 1...3
 
     static func shardDirectory(_ i: Int) -> String {
         let digits = String(i)

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 @testable import CaskStore
 
-/// The active segment is allocated ahead of its writers (`Segment.allocate(through:limit:)`): most
+/// The active segment is allocated ahead of its writers (`Shard.allocate(_:through:)`): most
 /// appends find their space ready, a full disk fails an append before any of its bytes are
 /// written, a file system without fallocate still works, and a sealed segment keeps no zeros.
 extension FaultInjectionTests {
@@ -29,7 +29,7 @@ extension FaultInjectionTests {
         // About 6 KB of records: one allocation covered them all.
         #expect(faults.calls(.fallocate) - atOpen == 1)
         let size = Self.fileSize(Self.segmentFile(dir))
-        #expect(size >= Segment.allocationMinimum)
+        #expect(size >= Shard.allocationMinimum)
         #expect(size > committedEnd(store))
         try store.close()
         let again = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
@@ -42,7 +42,7 @@ extension FaultInjectionTests {
     @Test func fullDiskWhileAllocatingFailsTheAppendBeforeWritingIt() throws {
         let dir = TemporaryDirectory("cask-allocate-full")
         // Larger than the space allocated ahead of the first record: the append must allocate.
-        let big = [UInt8](repeating: 7, count: 2 * Segment.allocationMinimum)
+        let big = [UInt8](repeating: 7, count: 2 * Shard.allocationMinimum)
         let faults = ScriptedFaults(root: dir.path)
         let (store, end, writes) = try withFaults(faults) {
             let store = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
@@ -130,6 +130,37 @@ extension FaultInjectionTests {
         let again = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 16 << 10))
         #expect(again.recoveryReport.isClean)
         #expect(try again.count == 40)
+        try again.close()
+    }
+
+    /// A process that cuts the active segment (here `check --fix` cutting a torn tail) lowers the
+    /// shared header's allocated position first: another handle, whose mapping still spans the
+    /// old space, allocates again instead of storing past the end of the file (which would be a
+    /// SIGBUS, not a failed test).
+    @Test func aCutLowersTheAllocatedPositionForEveryHandle() throws {
+        let dir = TemporaryDirectory("cask-allocate-cut")
+        let a = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+        let b = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+        try a.put(bytes("x"), bytes("1"))
+        let end = committedEnd(a)
+        let allocated = LogPosition(packed: a.shards[0].shared.load(.allocated))
+        #expect(allocated.segment == 1 && Int(allocated.offset) > end)
+        // Bytes past the committed end that are not zeros: torn, for `check`.
+        let handle = try #require(FileHandle(forWritingAtPath: Self.segmentFile(dir)))
+        try handle.seek(toOffset: UInt64(end))
+        handle.write(Data([1, 2, 3, 4, 5]))
+        try handle.close()
+        let found = try b.check(fix: true)
+        #expect(found.allSatisfy { $0.isHealthy })
+        #expect(Self.fileSize(Self.segmentFile(dir)) == end)
+        #expect(LogPosition(packed: a.shards[0].shared.load(.allocated)).offset == UInt32(end))
+        for i in 0..<50 { try a.put(bytes("after-\(i)"), bytes("value-\(i)")) }
+        #expect(text(try b.get(bytes("after-49"))) == "value-49")
+        try a.close()
+        try b.close()
+        let again = try Store(directory: dir.path, options: .testing(shards: 1, segmentSize: 1 << 20))
+        #expect(again.recoveryReport.isClean)
+        #expect(try again.count == 51)
         try again.close()
     }
 }

@@ -122,7 +122,7 @@ struct StoreTests {
     }
 
     /// A store of format 1 (whose writers took `flock`) opens with its data and is marked format
-    /// 2, so a release that only knows `flock` refuses it rather than write beside this one.
+    /// 3, so a release that only knows `flock` refuses it rather than write beside this one.
     @Test func aFormatOneStoreIsUpgradedOnOpen() throws {
         let dir = TemporaryDirectory()
         do {
@@ -130,7 +130,7 @@ struct StoreTests {
             for i in 0..<20 { try store.put(bytes("k\(i)"), bytes("v\(i)")) }
             try store.close()
         }
-        #expect(text(readFile(dir.sub("cask.meta"))) == "cask-format 2\nshards 3\n")
+        #expect(text(readFile(dir.sub("cask.meta"))) == "cask-format 3\nshards 3\n")
         writeFile(dir.sub("cask.meta"), bytes("cask-format 1\nshards 3\n"))
         // A header as format 1 left it: its magic names the protocol without the lock in the page.
         for shard in 0..<3 {
@@ -143,7 +143,24 @@ struct StoreTests {
         #expect(store.shardCount == 3)
         for i in 0..<20 { #expect(text(try store.get(bytes("k\(i)"))) == "v\(i)") }
         try store.put(bytes("new"), bytes("written"))
-        #expect(text(readFile(dir.sub("cask.meta"))) == "cask-format 2\nshards 3\n")
+        #expect(text(readFile(dir.sub("cask.meta"))) == "cask-format 3\nshards 3\n")
+        try store.close()
+    }
+
+    /// A store of format 2 (whose writers cut segment files without lowering the shared header's
+    /// allocated position) is marked format 3 when opened, so that such a release refuses it.
+    @Test func aFormatTwoStoreIsUpgradedOnOpen() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try Store(directory: dir.path, options: .testing(shards: 2))
+            for i in 0..<20 { try store.put(bytes("k\(i)"), bytes("v\(i)")) }
+            try store.close()
+        }
+        writeFile(dir.sub("cask.meta"), bytes("cask-format 2\nshards 2\n"))
+        let store = try Store(directory: dir.path, options: .testing())
+        #expect(text(readFile(dir.sub("cask.meta"))) == "cask-format 3\nshards 2\n")
+        for i in 0..<20 { #expect(text(try store.get(bytes("k\(i)"))) == "v\(i)") }
+        try store.put(bytes("new"), bytes("written"))
         try store.close()
     }
 

@@ -31,7 +31,8 @@ extension FaultInjectionTests {
         let faults = ScriptedFaults(root: dir.path)
         try withFaults(faults) {
             let cache = try Cache(directory: dir.path, settings: CacheSettings(shards: 2))
-            faults.add(.init(calls: [.pwrite], pathContains: "shard-001/", times: 1000, fault: .fail(ENOSPC)))
+            // The log's space (allocation) and its writes: a full disk wherever shard 1 asks.
+            faults.add(.init(calls: [.pwrite, .fallocate], pathContains: "shard-001/", times: 1000, fault: .fail(ENOSPC)))
             let error = #expect(throws: CaskError.self) {
                 if path == "transact" {
                     try cache.transact { tx in for (k, v) in Self.bigItems { try tx.set(k, v) } }

@@ -66,7 +66,7 @@ extension Shard {
                     // there is a record cut short (a crash, a power loss): cut, with that space.
                     let dataEnd = seg.dataEnd(from: validEnd, to: size)
                     if dataEnd > validEnd {
-                        try seg.cut(to: validEnd)
+                        try cut(seg, to: validEnd, shared: shared)
                         try seg.file.sync()
                         report.truncatedBytes += dataEnd - validEnd
                     }

@@ -64,7 +64,7 @@ extension Shard {
     func repair(_ found: ShardCheck) throws {
         if found.tornBytes > 0 {
             try withWriteLock { s in
-                try s.active.cut(to: Int(s.applied.offset))
+                try cut(s.active, to: Int(s.applied.offset))
                 try s.active.file.sync()
             }
         }

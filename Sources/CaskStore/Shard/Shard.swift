@@ -173,7 +173,7 @@ final class Shard: Sendable {
                 // A writer died between starting a record and publishing it: its bytes lie past the
                 // committed end, which nobody reads. Cut them (and the space allocated ahead, which
                 // the next append allocates again) so the next record starts clean.
-                try s.active.cut(to: Int(s.applied.offset))
+                try cut(s.active, to: Int(s.applied.offset))
                 shared.store(.writer, 0)
             }
             if shared.load(.manifestChange) != 0 { try completeManifestChange(&s) }
@@ -207,18 +207,50 @@ final class Shard: Sendable {
         guard Int(s.applied.offset) + length <= Int(UInt32.max) else {
             throw CaskError(.invalidArgument, "record of \(length) bytes does not fit a segment", path: s.active.file.path)
         }
-        // A large value goes to the file from the caller's memory, after the rest of the record:
-        // one copy fewer, and the buffer kept per shard stays small.
+        // A large value goes to the file from the caller's memory, after the rest of the record,
+        // by `pwrite`s: the kernel's copy, and no page faults of a mapping on the way.
         let separate = value.count >= Shard.separateValueWrite
+        let offset = s.applied.offset
+        let segment = s.active
+        // Space first: a full disk fails the append here, before any of its bytes are written.
+        let mapped = try allocate(segment, through: Int(offset) + length) && !separate
+        let sequence = nextSequence(&s)
+        shared.store(.writer, processID)
+        if mapped {
+            do {
+                try storeMapped(segment, at: Int(offset), kind: kind, flags: flags, sequence: sequence, storeTime: storeTime,
+                                expireTime: expireTime, key: key, tag: tag, value: value)
+            } catch {
+                // Only mapping the space can fail, before anything is stored.
+                shared.store(.writer, 0)
+                throw error
+            }
+        } else {
+            try writeRecord(&s, segment, at: offset, separate: separate, kind: kind, flags: flags, sequence: sequence,
+                            storeTime: storeTime, expireTime: expireTime, key: key, tag: tag, value: value)
+        }
+        let end = offset + UInt32(length)
+        try s.active.ensureMapped(Int(end))
+        s.maxSequence = sequence
+        s.applied = LogPosition(segment: s.active.id, offset: end)
+        s.segmentLengths[s.active.id] = Int(end)
+        shared.store(.position, s.applied.packed)
+        shared.store(.writer, 0)
+        return IndexEntry(segment: s.active.id, offset: offset, length: UInt32(length), tag: 0, expireTime: expireTime,
+                          flags: flags.rawValue)
+    }
+
+    /// Writes a record with `pwrite` (a large value, or space the file system cannot allocate),
+    /// cutting whatever part of it reached the file if a write fails.
+    func writeRecord(
+        _ s: inout ShardState, _ segment: Segment, at offset: UInt32, separate: Bool, kind: RecordKind, flags: RecordFlags,
+        sequence: UInt64, storeTime: Int64, expireTime: Int64,
+        key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+    ) throws {
+        let length = RecordHeader.length(key: key.count, tag: tag.count, value: value.count)
         let encoded = separate ? length - value.count : length
         if s.writeBuffer.count < encoded { s.writeBuffer = [UInt8](repeating: 0, count: max(encoded, 4096)) }
-        let offset = s.applied.offset
-        // Space first: a full disk fails the append here, before any of its bytes are written.
-        try s.active.allocate(through: Int(offset) + length, limit: max(options.segmentSize, Int(offset) + length))
-        let sequence = nextSequence(&s)
-        let segment = s.active
         let file = segment.file
-        shared.store(.writer, processID)
         try s.writeBuffer.withUnsafeMutableBytes { (buf) throws in
             do {
                 if separate {
@@ -238,20 +270,11 @@ final class Shard: Sendable {
                 }
             } catch {
                 // Nothing was published: cut whatever part of the record reached the file.
-                _ = try? segment.cut(to: Int(offset))
+                _ = try? cut(segment, to: Int(offset))
                 shared.store(.writer, 0)
                 throw error
             }
         }
-        let end = offset + UInt32(length)
-        try s.active.ensureMapped(Int(end))
-        s.maxSequence = sequence
-        s.applied = LogPosition(segment: s.active.id, offset: end)
-        s.segmentLengths[s.active.id] = Int(end)
-        shared.store(.position, s.applied.packed)
-        shared.store(.writer, 0)
-        return IndexEntry(segment: s.active.id, offset: offset, length: UInt32(length), tag: 0, expireTime: expireTime,
-                          flags: flags.rawValue)
     }
 
     /// The sequence number of the next record: from the store-wide counter (or the block a batch
@@ -283,7 +306,7 @@ final class Shard: Sendable {
         if adoptingDisk { try adoptDiskManifest(&s) }
         // A sealed segment's file size is its end (processes following the roll read up to it):
         // cut the space allocated ahead before the new manifest seals it.
-        try s.active.cut(to: Int(s.applied.offset))
+        try cut(s.active, to: Int(s.applied.offset))
         try s.active.file.sync()
         var next = s.manifest
         let id = next.nextSegmentID

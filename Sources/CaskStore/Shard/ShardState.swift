@@ -165,7 +165,7 @@ struct RecordReader {
 
     init(active: Segment, segments: [UInt32: Segment]) {
         activeID = active.id
-        activeBase = active.mapping
+        activeBase = active.mapping.map { UnsafeRawPointer($0) }
         self.segments = segments
     }
 

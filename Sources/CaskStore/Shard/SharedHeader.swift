@@ -21,6 +21,9 @@ import CCaskSupport
 ///            clear) and publishing it (0 when none is in flight; see `Shard.completeManifestChange`)
 ///     96 u64 second-tier hits   104 u64 second-tier misses   112 u64 second-tier errors (shard 0's
 ///            header only; counted by the typed layer's shared tier, see `Store.countTier`)
+///    120 u64 allocated position: segment id << 32 | end of the space known allocated in that
+///            segment's file (format 3; raised after `fallocate`, lowered by every cut, both under
+///            the write lock; see `Shard.allocate(_:through:)`)
 ///    128 64 bytes: the shard write lock (Linux: a process-shared robust `pthread_mutex_t`; unused
 ///            elsewhere, where the lock is `flock` on the file; see `cask_write_lock`)
 ///
@@ -36,7 +39,7 @@ package final class SharedHeader: @unchecked Sendable {
     enum Field: Int {
         case version = 8, position = 16, durable = 24, writer = 32, nextSequence = 40
         case hits = 48, misses = 56, evictions = 64, expirations = 72, bootID = 80, manifestChange = 88
-        case tierHits = 96, tierMisses = 104, tierErrors = 112
+        case tierHits = 96, tierMisses = 104, tierErrors = 112, allocated = 120
     }
 
     init(mapping: UnsafeMutableRawPointer) { base = mapping }

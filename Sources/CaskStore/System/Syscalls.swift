@@ -127,6 +127,14 @@ package enum Sys {
         return n >= 0 ? .success(n) : .failure(Errno(errno))
     }
 
+    /// Reports bytes just stored through a shared writable mapping of `fd` at `offset` to the fault
+    /// layer, as a write (a power-loss model must see them). The store itself is a `memcpy`, which
+    /// cannot fail once its space is allocated, so nothing is injected here.
+    @inline(__always)
+    package static func didStoreMapped(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) {
+        if let hook = Faults.active { hook.didWrite(fd: fd, path: Faults.path(of: fd), offset: offset, bytes: bytes) }
+    }
+
     /// One pwrite call. May write fewer bytes than asked.
     package static func pwrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int, _ offset: Int64) -> Result<Int, Errno> {
         var count = count
