@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CCaskSupport
 
 // Loading a shard's index: at open (with recovery of torn tails), and when another process has
 // changed the set of segments (roll, compaction, clear).
@@ -147,7 +146,7 @@ extension Shard {
             }
             // Only zeros left (space allocated ahead of the writers): the end, found without a
             // byte-by-byte search for a record start.
-            if cask_nonzero_end(base + offset, UInt64(end - offset)) == 0 { return offset }
+            if seg.dataEnd(from: offset, to: end) == offset { return offset }
             guard let next = resync(base, from: offset + 1, to: end, after: lastSequence) else { return offset }
             report.noteCorrupt(.init(shard: shard, segment: seg.id, offset: offset, length: next - offset))
             offset = next

@@ -58,14 +58,13 @@ extension Shard {
 
     func cut(_ seg: Segment, to length: Int) throws { try Shard.cut(seg, to: length, shared: shared) }
 
-    /// Encodes a record straight into the mapping of `seg` at `offset` (allocated, and covered by
-    /// the mapping after `ensureMapped`), and shows the stored bytes to the fault layer.
+    /// Encodes a record of `length` bytes straight into the mapping of `seg` at `offset` (space
+    /// allocated and mapped by the caller), and shows the stored bytes to the fault layer. A store
+    /// into allocated, mapped space cannot fail.
     func storeMapped(
-        _ seg: Segment, at offset: Int, kind: RecordKind, flags: RecordFlags, sequence: UInt64, storeTime: Int64,
+        _ seg: Segment, at offset: Int, length: Int, kind: RecordKind, flags: RecordFlags, sequence: UInt64, storeTime: Int64,
         expireTime: Int64, key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
-    ) throws {
-        let length = RecordHeader.length(key: key.count, tag: tag.count, value: value.count)
-        try seg.ensureMapped(offset + length)
+    ) {
         let out = seg.writableBytes(at: offset)
         _ = RecordCodec.encode(into: out, kind: kind, flags: flags, sequence: sequence, storeTime: storeTime,
                                expireTime: expireTime, key: key, tag: tag, value: value)

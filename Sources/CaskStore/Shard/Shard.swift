@@ -211,26 +211,21 @@ final class Shard: Sendable {
         // by `pwrite`s: the kernel's copy, and no page faults of a mapping on the way.
         let separate = value.count >= Shard.separateValueWrite
         let offset = s.applied.offset
+        let end = offset + UInt32(length)
         let segment = s.active
-        // Space first: a full disk fails the append here, before any of its bytes are written.
-        let mapped = try allocate(segment, through: Int(offset) + length) && !separate
+        // Space and mapping first: a full disk (or a failed mmap) fails the append here, before
+        // any of its bytes are written.
+        let mapped = try allocate(segment, through: Int(end)) && !separate
+        try segment.ensureMapped(Int(end))
         let sequence = nextSequence(&s)
         shared.store(.writer, processID)
         if mapped {
-            do {
-                try storeMapped(segment, at: Int(offset), kind: kind, flags: flags, sequence: sequence, storeTime: storeTime,
-                                expireTime: expireTime, key: key, tag: tag, value: value)
-            } catch {
-                // Only mapping the space can fail, before anything is stored.
-                shared.store(.writer, 0)
-                throw error
-            }
+            storeMapped(segment, at: Int(offset), length: length, kind: kind, flags: flags, sequence: sequence,
+                        storeTime: storeTime, expireTime: expireTime, key: key, tag: tag, value: value)
         } else {
-            try writeRecord(&s, segment, at: offset, separate: separate, kind: kind, flags: flags, sequence: sequence,
-                            storeTime: storeTime, expireTime: expireTime, key: key, tag: tag, value: value)
+            try writeRecord(&s, segment, at: offset, length: length, separate: separate, kind: kind, flags: flags,
+                            sequence: sequence, storeTime: storeTime, expireTime: expireTime, key: key, tag: tag, value: value)
         }
-        let end = offset + UInt32(length)
-        try s.active.ensureMapped(Int(end))
         s.maxSequence = sequence
         s.applied = LogPosition(segment: s.active.id, offset: end)
         s.segmentLengths[s.active.id] = Int(end)
@@ -243,11 +238,10 @@ final class Shard: Sendable {
     /// Writes a record with `pwrite` (a large value, or space the file system cannot allocate),
     /// cutting whatever part of it reached the file if a write fails.
     func writeRecord(
-        _ s: inout ShardState, _ segment: Segment, at offset: UInt32, separate: Bool, kind: RecordKind, flags: RecordFlags,
-        sequence: UInt64, storeTime: Int64, expireTime: Int64,
+        _ s: inout ShardState, _ segment: Segment, at offset: UInt32, length: Int, separate: Bool, kind: RecordKind,
+        flags: RecordFlags, sequence: UInt64, storeTime: Int64, expireTime: Int64,
         key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
     ) throws {
-        let length = RecordHeader.length(key: key.count, tag: tag.count, value: value.count)
         let encoded = separate ? length - value.count : length
         if s.writeBuffer.count < encoded { s.writeBuffer = [UInt8](repeating: 0, count: max(encoded, 4096)) }
         let file = segment.file
