@@ -27,7 +27,10 @@ extension Cache {
     /// - Throws: `.typeMismatch` if the value was not stored as bytes.
     @inlinable
     public func get(_ key: some CacheKey) throws -> [UInt8]? {
-        try key.withCacheKeyBytes { try bytes(canonicalKey: $0) }
+        // The closure holds the cache unretained (it is alive for the whole call): captured
+        // strongly, it cost a retain and a release on every get.
+        let cache = Unmanaged.passUnretained(self)
+        return try key.withCacheKeyBytes { k in try cache._withUnsafeGuaranteedRef { try $0.bytes(canonicalKey: k) } }
     }
 
     /// ``get(_:)`` for canonical key bytes: the non-generic hot path.

@@ -15,6 +15,9 @@ public enum OperationKind: Int, CaseIterable, Sendable {
 public struct WorkerResult: Sendable {
     public var nanos: [[UInt32]] = [[], [], []]
     public var misses = [0, 0, 0]
+    /// When the worker had run its operations and closed its store (``monotonicNow()``, which all
+    /// processes share; 0: not recorded). Merged results keep the latest.
+    public var finishedAt: UInt64 = 0
 
     public init() {}
 
@@ -23,11 +26,14 @@ public struct WorkerResult: Sendable {
             nanos[k] += other.nanos[k]
             misses[k] += other.misses[k]
         }
+        finishedAt = max(finishedAt, other.finishedAt)
     }
 
-    /// Binary form for passing results from a worker process: counts, misses, samples (little-endian u32).
+    /// Binary form for passing results from a worker process: the finish time (little-endian
+    /// u64), then counts, misses, samples (little-endian u32).
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
+        withUnsafeBytes(of: finishedAt.littleEndian) { out.append(contentsOf: $0) }
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         for k in 0..<3 { u32(UInt32(nanos[k].count)); u32(UInt32(misses[k])) }
         for k in 0..<3 { for n in nanos[k] { u32(n) } }
@@ -35,15 +41,16 @@ public struct WorkerResult: Sendable {
     }
 
     public static func decode(_ bytes: [UInt8]) -> WorkerResult? {
-        guard bytes.count >= 24 else { return nil }
+        guard bytes.count >= 32 else { return nil }
         func u32(_ at: Int) -> UInt32 {
             UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
         }
         var r = WorkerResult()
+        r.finishedAt = UInt64(u32(0)) | UInt64(u32(4)) << 32
         var counts = [0, 0, 0]
-        for k in 0..<3 { counts[k] = Int(u32(k * 8)); r.misses[k] = Int(u32(k * 8 + 4)) }
-        guard bytes.count == 24 + 4 * counts.reduce(0, +) else { return nil }
-        var p = 24
+        for k in 0..<3 { counts[k] = Int(u32(8 + k * 8)); r.misses[k] = Int(u32(8 + k * 8 + 4)) }
+        guard bytes.count == 32 + 4 * counts.reduce(0, +) else { return nil }
+        var p = 32
         for k in 0..<3 {
             r.nanos[k].reserveCapacity(counts[k])
             for _ in 0..<counts[k] { r.nanos[k].append(u32(p)); p += 4 }

@@ -15,7 +15,7 @@ extension Store {
                         _ body: (RecordView) throws -> R) throws -> R? {
         if let tx = try joinedTransaction() { return try tx.read(Array(key), body) }
         let hash = KeyHash.hash(key)
-        return try shard(for: hash).read(key: key, hash: hash, now: now, body)
+        return try withShard(for: hash) { try $0.read(key: key, hash: hash, now: now, body) }
     }
 
     /// What ``readValue(_:ifFlags:now:)`` found.
@@ -36,7 +36,7 @@ extension Store {
             return try tx.read(Array(key)) { v in flags == nil || v.flags == flags ? .value(Array(v.value)) : .other } ?? .absent
         }
         let hash = KeyHash.hash(key)
-        return try shard(for: hash).copyValue(key: key, hash: hash, now: now, ifFlags: flags)
+        return try withShard(for: hash) { try $0.copyValue(key: key, hash: hash, now: now, ifFlags: flags) }
     }
 
     /// The value of `key`, or nil if it is absent or expired (at `now`, as in ``read(_:now:_:)``).

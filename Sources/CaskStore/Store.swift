@@ -19,6 +19,8 @@ public final class Store: Sendable {
     /// The options this handle was opened with.
     public let options: StoreOptions
     let shards: [Shard]
+    /// `shards` again, unretained: see ``withShard(for:_:)``.
+    private let unretainedShards: [Unmanaged<Shard>]
     /// The value-file tier (`<dir>/values`).
     let valueFiles: ValueFileStore
     private let timer: Locked<SyncTimer?>
@@ -73,6 +75,7 @@ public final class Store: Sendable {
         // Record sequences are store-wide: one counter, in shard 0's header, above every shard's log.
         sequences.attach(shards[0].shared, above: shards.map { $0.state.withLock { $0.maxSequence } }.max() ?? 0)
         self.shards = shards
+        unretainedShards = shards.map { Unmanaged.passUnretained($0) }
         valueFiles = ValueFileStore(directory: directory, durability: options.durability)
         timer = Locked(nil)
         if case .interval(let interval) = options.durability { startSyncTimer(interval) }
@@ -86,6 +89,13 @@ public final class Store: Sendable {
 
     @inline(__always)
     func shard(for hash: UInt64) -> Shard { shards[shardNumber(hash: hash)] }
+
+    /// Calls `body` with the shard of `hash`, without the retain and release that loading it from
+    /// `shards` costs on the hot paths (the store holds every shard for its whole life).
+    @inline(__always)
+    func withShard<R>(for hash: UInt64, _ body: (Shard) throws -> R) rethrows -> R {
+        try unretainedShards[shardNumber(hash: hash)]._withUnsafeGuaranteedRef(body)
+    }
 
     /// The shard number that `key` belongs to.
     public func shardIndex(of key: [UInt8]) -> Int { shardNumber(hash: KeyHash.hash(key)) }
@@ -286,6 +296,7 @@ public final class Store: Sendable {
                 st.segments = [:]
             }
         }
+        Shard.waitForReleases()
         if let failure { throw failure }
     }
 

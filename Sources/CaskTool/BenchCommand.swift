@@ -266,7 +266,10 @@ struct BenchCommand: ParsableCommand {
             (start, total) = try runProcesses(directory: directory)
             meter.finish()
         }
-        let wall = Double(monotonicNow() - start) / 1e9
+        // Worker processes: until the last one had closed its store (as the C peer's wall runs to
+        // its last worker's exit), not until the parent had read and merged every result.
+        let end = procs > 1 && total.finishedAt > start ? total.finishedAt : monotonicNow()
+        let wall = Double(end - start) / 1e9
         var parameters = [BenchField("api", .text(api.rawValue)), BenchField("shards", .int(shards)), BenchField("procs", .int(procs)),
                           BenchField("threads", .int(threads)), BenchField("ops", .int(w.ops)),
                           BenchField("sync", .text(syncName))]
@@ -363,8 +366,9 @@ struct BenchCommand: ParsableCommand {
         let store = try api.open(directory: directory, options: storeOptions, policy: timedPolicy)
         FileHandle.standardOutput.write(Data("ready\n".utf8))
         _ = try FileHandle.standardInput.read(upToCount: 1)
-        let r = try runThreads(store: store, workload: timedWorkload, firstSeed: index * threads)
+        var r = try runThreads(store: store, workload: timedWorkload, firstSeed: index * threads)
         try store.close()
+        r.finishedAt = monotonicNow()
         FileHandle.standardOutput.write(Data(r.encoded()))
     }
 

@@ -116,9 +116,15 @@ struct BenchTests {
             r.nanos[k] = (0..<(100 * (3 - k))).map { _ in UInt32(truncatingIfNeeded: rng.next()) }
             r.misses[k] = k * 7
         }
+        r.finishedAt = 0x0123_4567_89AB_CDEF
         let decoded = try #require(WorkerResult.decode(r.encoded()))
         #expect(decoded.nanos == r.nanos)
         #expect(decoded.misses == r.misses)
+        #expect(decoded.finishedAt == r.finishedAt)
+        var merged = WorkerResult()
+        merged.finishedAt = 5
+        merged.merge(decoded)
+        #expect(merged.finishedAt == r.finishedAt, "a merge keeps the latest finish")
         let empty = try #require(WorkerResult.decode(WorkerResult().encoded()))
         #expect(empty.nanos == [[], [], []] && empty.misses == [0, 0, 0])
     }
@@ -128,13 +134,13 @@ struct BenchTests {
         r.nanos = [[1, 2, 3], [4], []]
         let good = r.encoded()
         #expect(WorkerResult.decode([]) == nil)
-        #expect(WorkerResult.decode(Array(good.prefix(23))) == nil)
+        #expect(WorkerResult.decode(Array(good.prefix(31))) == nil)
         #expect(WorkerResult.decode(Array(good.dropLast())) == nil)
         #expect(WorkerResult.decode(good + [0]) == nil)
         #expect(WorkerResult.decode(good + [0, 0, 0, 0]) == nil)
         // A count far beyond the bytes present (as a truncated or garbled pipe would give).
         var huge = good
-        huge.replaceSubrange(0..<4, with: [0xFF, 0xFF, 0xFF, 0xFF])
+        huge.replaceSubrange(8..<12, with: [0xFF, 0xFF, 0xFF, 0xFF])
         #expect(WorkerResult.decode(huge) == nil)
         #expect(WorkerResult.decode(Array("ready\n".utf8)) == nil)
     }

@@ -14,6 +14,10 @@ package struct IndexEntry: Sendable, Equatable {
     package var access: UInt16
     /// The record's flags (so value-file entries are known without reading the record).
     package var flags: UInt8
+    /// Whether this handle has checked the record's CRC (in memory only, and not part of `==`):
+    /// with `StoreOptions.checkRecordsOnce`, reads skip the check then. Fits in the entry's
+    /// padding: the stride stays 32 bytes.
+    package var checked = false
 
     package init(segment: UInt32, offset: UInt32, length: UInt32, tag: UInt32, expireTime: Int64, access: UInt16 = 0, flags: UInt8 = 0) {
         self.segment = segment
@@ -26,6 +30,13 @@ package struct IndexEntry: Sendable, Equatable {
     }
 
     package var position: LogPosition { LogPosition(segment: segment, offset: offset) }
+
+    /// Equal when they describe the same record the same way; whether either was checked is not
+    /// part of that.
+    package static func == (a: IndexEntry, b: IndexEntry) -> Bool {
+        a.segment == b.segment && a.offset == b.offset && a.length == b.length && a.tag == b.tag
+            && a.expireTime == b.expireTime && a.access == b.access && a.flags == b.flags
+    }
 
     /// Whether the entry has expired at `now` (µs since the epoch); nil reads the wall clock, only
     /// when the entry can expire.
@@ -108,6 +119,27 @@ package struct KeyDirectory {
         if !collided.isEmpty, let e = collided[Array(key)] { return e }
         guard let e = entries[hash], matches(e) else { return nil }
         return e
+    }
+
+    /// ``find(hash:key:matches:)`` that also gives the entry's slot in the main table (nil for the
+    /// entry of a key whose hash collided), for a reader that then updates the entry in place.
+    @inline(__always)
+    package func findSlot(hash: UInt64, key: UnsafeRawBufferPointer,
+                          matches: (IndexEntry) -> Bool) -> (entry: IndexEntry, slot: Int?)? {
+        if !collided.isEmpty, let e = collided[Array(key)] { return (e, nil) }
+        guard let i = entries.slot(of: hash) else { return nil }
+        let e = entries.entry(at: i)
+        guard matches(e) else { return nil }
+        return (e, i)
+    }
+
+    /// Marks the entry in `slot` (from ``findSlot(hash:key:matches:)``, no change since) as
+    /// checked.
+    @inline(__always)
+    package mutating func markChecked(slot: Int) {
+        var e = entries.entry(at: slot)
+        e.checked = true
+        entries.setEntry(at: slot, e)
     }
 
     /// Sets the entry for `key`. Returns the entry it replaced, if any. With `keepingAccess`, a
@@ -222,12 +254,14 @@ package struct KeyDirectory {
         if var e = entries[hash], e.position == old {
             e.segment = segment
             e.offset = offset
+            e.checked = false
             entries[hash] = e
             return
         }
         guard !collided.isEmpty, let k = collided.first(where: { $0.value.position == old })?.key else { return }
         collided[k]!.segment = segment
         collided[k]!.offset = offset
+        collided[k]!.checked = false
     }
 
     /// Removes the entry of the record at `position`, if the index still points at it.
@@ -246,6 +280,10 @@ package struct KeyDirectory {
         return e
     }
 
+    /// The main-table slot of the entry under `hash`, if any.
+    @inline(__always)
+    package func slot(hash: UInt64) -> Int? { entries.slot(of: hash) }
+
     /// The entry stored under `hash` in the main map, if any (eviction walks, tag eviction).
     package func entry(hash: UInt64) -> IndexEntry? { entries[hash] }
 
@@ -253,6 +291,13 @@ package struct KeyDirectory {
     @inline(__always)
     package mutating func setAccess(hash: UInt64, _ body: (inout UInt16) -> Void) {
         guard let i = entries.slot(of: hash) else { return }
+        setAccess(slot: i, body)
+    }
+
+    /// ``setAccess(hash:_:)`` for the entry in `slot` (from ``findSlot(hash:key:matches:)``, no
+    /// change since).
+    @inline(__always)
+    package mutating func setAccess(slot i: Int, _ body: (inout UInt16) -> Void) {
         var e = entries.entry(at: i)
         let before = e.access
         body(&e.access)

@@ -31,15 +31,16 @@ enum AccessCounter {
 }
 
 extension Shard {
-    /// Records a read for the eviction walk (in memory only).
+    /// Records a read for the eviction walk (in memory only), in the main-table entry in `slot`
+    /// (from `KeyDirectory.findSlot`), or when nil, in the one under `hash`.
     @inline(__always)
-    func noteAccess(_ s: inout ShardState, hash: UInt64) {
+    func noteAccess(_ s: inout ShardState, hash: UInt64, slot: Int? = nil) {
+        guard let slot = slot ?? s.directory.slot(hash: hash) else { return }
         switch options.evictionPolicy {
         case .leastRecentlyStored, .none: return
-        case .leastRecentlyUsed: s.directory.setAccess(hash: hash) { $0 = 1 }
-        case .scanResistant:
-            s.directory.setAccess(hash: hash) { if $0 & AccessBits.frequencyMask < 3 { $0 += 1 } }
-        case .leastFrequentlyUsed: s.directory.setAccess(hash: hash) { AccessCounter.increment(&$0) }
+        case .leastRecentlyUsed: s.directory.setAccess(slot: slot) { $0 = 1 }
+        case .scanResistant: s.directory.setAccess(slot: slot) { if $0 & AccessBits.frequencyMask < 3 { $0 += 1 } }
+        case .leastFrequentlyUsed: s.directory.setAccess(slot: slot) { AccessCounter.increment(&$0) }
         }
     }
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 
 // Loading a shard's index: at open (with recovery of torn tails), and when another process has
 // changed the set of segments (roll, compaction, clear).
@@ -177,8 +178,9 @@ extension Shard {
         switch h.kind {
         case .put:
             let tag = s.directory.internTag(UnsafeRawBufferPointer(start: p + h.tagOffset, count: h.tagLength))
-            let entry = IndexEntry(segment: seg.id, offset: UInt32(offset), length: UInt32(h.length), tag: tag,
+            var entry = IndexEntry(segment: seg.id, offset: UInt32(offset), length: UInt32(h.length), tag: tag,
                                    expireTime: h.expireTime, flags: h.flags.rawValue)
+            entry.checked = true  // `parse` checked its CRC
             s.setEntry(hash: hash, key: key, entry)
         case .delete:
             s.removeEntry(hash: hash, key: key)
@@ -327,7 +329,38 @@ extension Shard {
         fresh.applied = LogPosition(segment: active.id, offset: UInt32(fresh.segmentLengths[active.id] ?? 0))
         fresh.sharedVersion = shared.load(.version)
         fresh.maxSequence = max(fresh.maxSequence, s.maxSequence)
+        let replaced = ReleasedState(s)
         s = fresh
+        Shard.releaseInBackground(replaced)
         if !scratch.isClean { report.withLock { $0.merge(scratch) } }
     }
+
+    /// The queue that releases replaced shard states.
+    private static let releaseQueue = DispatchQueue(label: "cask.release", qos: .utility)
+    /// Releases still queued: ``waitForReleases()`` waits for them.
+    private static let pendingReleases = DispatchGroup()
+
+    /// Releases a replaced state, which `held` alone refers to (its index, and the segments only it still held: their mappings
+    /// and descriptors) on a background queue, not under the caller's locks. The last close of a
+    /// segment file another process's compaction unlinked frees the file's blocks, and on some file
+    /// systems that waits for the device (ext4 mounted with `discard` discards them synchronously);
+    /// a reader, or a writer holding the shard's write lock, must not wait for that.
+    static func releaseInBackground(_ held: ReleasedState) {
+        pendingReleases.enter()
+        releaseQueue.async {
+            held.state = nil
+            pendingReleases.leave()
+        }
+    }
+
+    /// Waits until every state handed to ``releaseInBackground(_:)`` so far is released (a closed
+    /// store leaves no descriptor of its own open behind it).
+    static func waitForReleases() { pendingReleases.wait() }
+}
+
+/// A replaced shard state on its way to the release queue. @unchecked: nothing else refers to the
+/// state, and only the queue's block touches it.
+final class ReleasedState: @unchecked Sendable {
+    var state: ShardState?
+    init(_ state: ShardState) { self.state = state }
 }

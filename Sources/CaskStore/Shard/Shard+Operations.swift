@@ -65,23 +65,35 @@ extension Shard {
 
     /// The value of the live, unexpired record of `key`, copied out, if the record's flags are
     /// `flags` (any flags when nil); `.other` for a live record with other flags, which is neither
-    /// checked nor counted (the caller reads it again by another path). The CRC is checked on the
-    /// copy a piece at a time as it is made: the mapped bytes are read once, not once for the check
-    /// and again for the copy. A record whose checksum does not match is reported and treated as
+    /// checked nor counted (the caller reads it again by another path).
+    ///
+    /// The CRC is checked on the copy, a piece at a time as it is made, so the mapped bytes are
+    /// read once. With `StoreOptions.checkRecordsOnce`, a record this handle has already checked
+    /// (`IndexEntry.checked`: it wrote the record, scanned it from the log, or read it before) is
+    /// copied without a check. A record whose checksum does not match is reported and treated as
     /// absent, as ``read(key:hash:now:_:)`` does.
     func copyValue(key: UnsafeRawBufferPointer, hash: UInt64, now: Int64?, ifFlags flags: UInt8?) throws -> Store.ValueRead {
         try withCurrentState { (s) throws -> Store.ValueRead in
-            guard let (e, p) = locate(s, key: key, hash: hash, now: now) else {
+            guard let (e, p, slot) = locate(s, key: key, hash: hash, now: now) else {
                 if options.statistics { shared.add(.misses, 1) }
                 return .absent
             }
             if let flags, e.flags != flags { return .other }
-            guard let value = checkedCopy(p, e) else {
-                noteCorrupt(e)
-                return .absent
+            let value: [UInt8]
+            if e.checked && options.checkRecordsOnce {
+                let h = RecordCodec.header(at: p)
+                value = Array(UnsafeRawBufferPointer(start: p + h.valueOffset, count: h.valueLength))
+            } else {
+                guard let copy = checkedCopy(p, e) else {
+                    noteCorrupt(e)
+                    return .absent
+                }
+                value = copy
+                if let slot { s.directory.markChecked(slot: slot) }
             }
             if options.statistics { shared.add(.hits, 1) }
-            if options.evictionPolicy.tracksAccess { noteAccess(&s, hash: hash) }
+            // (A collided key's entry, outside the main table, records no reads.)
+            if options.evictionPolicy.tracksAccess, let slot { noteAccess(&s, hash: hash, slot: slot) }
             return .value(value)
         }
     }
@@ -116,28 +128,31 @@ extension Shard {
         report.withLock { $0.noteCorrupt(.init(shard: number, segment: e.segment, offset: Int(e.offset), length: Int(e.length))) }
     }
 
-    /// The live, unexpired index entry of `key` in `s` (its key confirmed in the record) and the
-    /// record's address. `now` as in ``read(key:hash:now:_:)``.
-    @inline(__always)
-    func locate(_ s: borrowing ShardState, key: UnsafeRawBufferPointer, hash: UInt64, now: Int64?)
-        -> (entry: IndexEntry, record: UnsafeRawPointer)? {
-        let records = s.reader
-        guard let e = s.directory.find(hash: hash, key: key, matches: { records.holdsKey($0, key) }),
-              !e.isExpired(at: now),
-              let p = records.address(e) else { return nil }
-        return (e, p)
-    }
-
-    /// Finds the record of `key` in `s`. With `verify`, checks its CRC (every value handed out is).
+    /// The live, unexpired index entry of `key` in `s` (its key confirmed in the record), the
+    /// record's address, and the entry's slot in the main table (nil for a collided key's entry).
     /// `now` as in ``read(key:hash:now:_:)``.
     @inline(__always)
+    func locate(_ s: borrowing ShardState, key: UnsafeRawBufferPointer, hash: UInt64, now: Int64?)
+        -> (entry: IndexEntry, record: UnsafeRawPointer, slot: Int?)? {
+        let records = s.reader
+        guard let (e, slot) = s.directory.findSlot(hash: hash, key: key, matches: { records.holdsKey($0, key) }),
+              !e.isExpired(at: now),
+              let p = records.address(e) else { return nil }
+        return (e, p, slot)
+    }
+
+    /// Finds the record of `key` in `s`. With `verify`, checks its CRC (every value handed out is),
+    /// or with `StoreOptions.checkRecordsOnce`, unless this handle has checked it before. `now` as
+    /// in ``read(key:hash:now:_:)``.
+    @inline(__always)
     func lookup(_ s: inout ShardState, key: UnsafeRawBufferPointer, hash: UInt64, now: Int64?, verify: Bool) throws -> RecordView? {
-        guard let (e, p) = locate(s, key: key, hash: hash, now: now) else { return nil }
-        if verify {
+        guard let (e, p, slot) = locate(s, key: key, hash: hash, now: now) else { return nil }
+        if verify && !(e.checked && options.checkRecordsOnce) {
             guard case .valid(let h) = RecordCodec.parse(p, available: Int(e.length)), h.length == Int(e.length) else {
                 noteCorrupt(e)
                 return nil
             }
+            if let slot { s.directory.markChecked(slot: slot) }
         }
         let h = RecordCodec.header(at: p)
         return RecordView(flags: h.flags.rawValue, sequence: h.sequence, storeTime: h.storeTime, expireTime: e.expireTime,

@@ -231,8 +231,11 @@ final class Shard: Sendable {
         s.segmentLengths[s.active.id] = Int(end)
         shared.store(.position, s.applied.packed)
         shared.store(.writer, 0)
-        return IndexEntry(segment: s.active.id, offset: offset, length: UInt32(length), tag: 0, expireTime: expireTime,
-                          flags: flags.rawValue)
+        // Checked: the record's bytes and its CRC were both made from this handle's memory.
+        var entry = IndexEntry(segment: s.active.id, offset: offset, length: UInt32(length), tag: 0, expireTime: expireTime,
+                               flags: flags.rawValue)
+        entry.checked = true
+        return entry
     }
 
     /// Writes a record with `pwrite` (a large value, or space the file system cannot allocate),
