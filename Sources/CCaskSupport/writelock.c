@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__linux__)
 #include <pthread.h>
@@ -39,11 +40,44 @@ static int taken(int rc, pthread_mutex_t *mutex) {
     return rc;
 }
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline uint64_t monotonic_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/// How long one round of `cask_write_lock` spins on a busy lock before it yields the CPU. A holder
+/// that is running lets go within a microsecond or two (an append, maybe a page fault); a waiter
+/// that yields at once instead gives its CPU away for the rest of a time slice — with more
+/// processes than cores, hundreds of microseconds (Design.md, "Locking protocol").
+#define CASK_SPIN_NANOS 4000
+
+/// Tries `mutex` for up to CASK_SPIN_NANOS, pausing between tries (a try is an atomic operation on
+/// the holder's cache line: not back to back). EBUSY if it stayed busy.
+static int spin_on(pthread_mutex_t *mutex) {
+    uint64_t start = 0;
+    for (;;) {
+        int rc = pthread_mutex_trylock(mutex);
+        if (rc != EBUSY) return rc;
+        if (start == 0) start = monotonic_ns();
+        else if (monotonic_ns() - start > CASK_SPIN_NANOS) return EBUSY;
+        for (int i = 0; i < 16; i++) cpu_relax();
+    }
+}
+
 int cask_write_lock(void *slot, int fd, int spins) {
     (void)fd;
     pthread_mutex_t *mutex = (pthread_mutex_t *)slot;
     for (int i = 0; i < spins; i++) {
-        int rc = pthread_mutex_trylock(mutex);
+        int rc = spin_on(mutex);
         if (rc != EBUSY) return taken(rc, mutex);
         sched_yield();
     }

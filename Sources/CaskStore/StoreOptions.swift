@@ -33,8 +33,9 @@ public struct StoreOptions: Sendable, Equatable {
     public var compactionMinimumDeadBytes = 4 << 20
     /// Start compactions automatically (in the background) when a write crosses the thresholds.
     public var automaticCompaction = true
-    /// Tries of a non-blocking lock before blocking on it (a writer preempted while holding the
-    /// lock would otherwise put every other writer to sleep).
+    /// Rounds of tries of a busy write lock before blocking on it, each up to 4 µs of tries then a
+    /// yield of the CPU (a writer preempted while holding the lock would otherwise put every other
+    /// writer to sleep, and a running holder lets go within a microsecond or two).
     public var lockSpinCount = 8
     /// Keep a tag -> keys index in memory, so removing a tag's entries costs in proportion to
     /// their number instead of a pass over the whole index.
