@@ -2,5 +2,5 @@
 /// and the top entry of CHANGELOG.md are this one value.
 public enum CaskVersion {
     /// The current release, `major.minor.patch`.
-    public static let current = "0.5.0"
+    public static let current = "0.6.0"
 }

@@ -65,7 +65,7 @@ struct ModelTests {
     }
 
     /// Keys whose 64-bit hashes collide are kept apart (forced through the directory directly).
-    @Test func hashCollisionsAreResolvedByKeyBytes() {
+    @Test func hashCollisionsAreResolvedByKeyBytes() throws {
         var d = KeyDirectory()
         let a = bytes("alpha"), b = bytes("beta")
         var records: [UInt32: [UInt8]] = [:]
@@ -80,6 +80,16 @@ struct ModelTests {
         #expect(d.count == 2)
         #expect(a.withUnsafeBytes { k in d.find(hash: 7, key: k, matches: matches(a)) } == ea)
         #expect(b.withUnsafeBytes { k in d.find(hash: 7, key: k, matches: matches(b)) } == eb)
+        // A reader updates the entry it found in place: the main table's, never the other key's.
+        let foundA = try #require(a.withUnsafeBytes { k in d.findSlot(hash: 7, key: k, matches: matches(a)) })
+        let slotA = try #require(foundA.slot)
+        #expect(foundA.entry == ea)
+        let foundB = b.withUnsafeBytes { k in d.findSlot(hash: 7, key: k, matches: matches(b)) }
+        #expect(foundB?.entry == eb && foundB?.slot == nil, "the collided key's entry is outside the main table")
+        d.setAccess(slot: slotA) { $0 = 1 }
+        d.markChecked(slot: slotA)
+        #expect(d.entry(hash: 7)?.access == 1 && d.entry(hash: 7)?.checked == true)
+        #expect(b.withUnsafeBytes { k in d.find(hash: 7, key: k, matches: matches(b)) }?.access == 0)
         a.withUnsafeBytes { k in _ = d.remove(hash: 7, key: k, matches: matches(a)) }
         #expect(a.withUnsafeBytes { k in d.find(hash: 7, key: k, matches: matches(a)) } == nil)
         #expect(b.withUnsafeBytes { k in d.find(hash: 7, key: k, matches: matches(b)) } == eb)

@@ -31,17 +31,25 @@ enum AccessCounter {
 }
 
 extension Shard {
-    /// Records a read for the eviction walk (in memory only), in the main-table entry in `slot`
-    /// (from `KeyDirectory.findSlot`), or when nil, in the one under `hash`.
+    /// Records a read for the eviction walk (in memory only) in the main-table entry in `slot`
+    /// (from `KeyDirectory.findSlot`).
     @inline(__always)
-    func noteAccess(_ s: inout ShardState, hash: UInt64, slot: Int? = nil) {
-        guard let slot = slot ?? s.directory.slot(hash: hash) else { return }
+    func noteAccess(_ s: inout ShardState, slot: Int) {
         switch options.evictionPolicy {
         case .leastRecentlyStored, .none: return
         case .leastRecentlyUsed: s.directory.setAccess(slot: slot) { $0 = 1 }
         case .scanResistant: s.directory.setAccess(slot: slot) { if $0 & AccessBits.frequencyMask < 3 { $0 += 1 } }
         case .leastFrequentlyUsed: s.directory.setAccess(slot: slot) { AccessCounter.increment(&$0) }
         }
+    }
+
+    /// Records a read of the record `view` (of the key with `hash`) for the eviction walk: in the
+    /// main-table entry under `hash` if that entry is the record's (a key whose hash collided with
+    /// another live key's is kept outside the main table, and records no reads).
+    @inline(__always)
+    func noteAccess(_ s: inout ShardState, hash: UInt64, of view: RecordView) {
+        guard let slot = s.directory.slot(hash: hash), s.directory.entries.entry(at: slot).position == view.position else { return }
+        noteAccess(&s, slot: slot)
     }
 
     /// Walks the log from where the previous walk stopped and deletes up to `count` entries; see

@@ -58,7 +58,7 @@ extension Shard {
                 return nil
             }
             if options.statistics { shared.add(.hits, 1) }
-            if options.evictionPolicy.tracksAccess { noteAccess(&s, hash: hash) }
+            if options.evictionPolicy.tracksAccess { noteAccess(&s, hash: hash, of: view) }
             return try body(view)
         }
     }
@@ -93,7 +93,7 @@ extension Shard {
             }
             if options.statistics { shared.add(.hits, 1) }
             // (A collided key's entry, outside the main table, records no reads.)
-            if options.evictionPolicy.tracksAccess, let slot { noteAccess(&s, hash: hash, slot: slot) }
+            if options.evictionPolicy.tracksAccess, let slot { noteAccess(&s, slot: slot) }
             return .value(value)
         }
     }
@@ -212,7 +212,7 @@ extension Shard {
                 try key.withUnsafeBytes { k in
                     let view = try lookup(&s, key: k, hash: hash, now: now, verify: true)
                     if options.statistics { shared.add(view == nil ? .misses : .hits, 1) }
-                    if view != nil && options.evictionPolicy.tracksAccess { noteAccess(&s, hash: hash) }
+                    if let view, options.evictionPolicy.tracksAccess { noteAccess(&s, hash: hash, of: view) }
                     try body(index, view)
                 }
             }
