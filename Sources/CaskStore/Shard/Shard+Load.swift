@@ -340,11 +340,12 @@ extension Shard {
     /// Releases still queued: ``waitForReleases()`` waits for them.
     private static let pendingReleases = DispatchGroup()
 
-    /// Releases a replaced state, which `held` alone refers to (its index, and the segments only it still held: their mappings
-    /// and descriptors) on a background queue, not under the caller's locks. The last close of a
-    /// segment file another process's compaction unlinked frees the file's blocks, and on some file
-    /// systems that waits for the device (ext4 mounted with `discard` discards them synchronously);
-    /// a reader, or a writer holding the shard's write lock, must not wait for that.
+    /// Releases a replaced state, which `held` alone refers to (its index, and the segments only it
+    /// still held: their mappings and descriptors), on a background queue, not under the caller's
+    /// locks. The last close of a segment file another process's compaction unlinked frees the
+    /// file's blocks, and on some file systems that waits for the device (ext4 mounted with
+    /// `discard` discards them synchronously); a reader, or a writer holding the shard's write
+    /// lock, must not wait for that.
     static func releaseInBackground(_ held: ReleasedState) {
         pendingReleases.enter()
         releaseQueue.async {
