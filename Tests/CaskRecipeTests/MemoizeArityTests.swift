@@ -1,6 +1,6 @@
 import CaskTestSupport
 import Foundation
-import Synchronization
+import CaskStore
 import Testing
 @testable import Cask
 
@@ -95,7 +95,7 @@ struct MemoizeArityTests {
     @Test func concurrentRecursionDoesNotDeadlock() throws {
         let f = try makeCache()
         let fib = f.cache.memoizeRecursive(name: "fib") { fib, n in n < 2 ? n : try fib(n - 1) + fib(n - 2) }
-        let results = Mutex<[Int: Int]>([:])
+        let results = Locked<[Int: Int]>([:])
         let group = DispatchGroup()
         for i in 0..<4 {
             group.enter()
@@ -139,7 +139,7 @@ struct MemoizeArityTests {
             inside.arrive(timeout: 10)          // both computations are running
             return try g(1 - n) + 1
         }
-        let results = Mutex<[Int: Result<Int, any Error>]>([:])
+        let results = Locked<[Int: Result<Int, any Error>]>([:])
         let group = DispatchGroup()
         for start in 0...1 {
             group.enter()
@@ -187,7 +187,7 @@ struct MemoizeArityTests {
 
 /// Runs `work` on a thread of its own and waits at most `seconds`: nil if it did not finish.
 func runBounded<T: Sendable>(seconds: Double, _ work: @escaping @Sendable () throws -> T) -> Result<T, any Error>? {
-    let result = Mutex<Result<T, any Error>?>(nil)
+    let result = Locked<Result<T, any Error>?>(nil)
     let done = DispatchSemaphore(value: 0)
     Thread.detachNewThread {
         let r = Result { try work() }
@@ -217,7 +217,7 @@ func runBoundedAsync<T: Sendable>(seconds: Double, _ work: @escaping @Sendable (
 /// Lets `parties` threads go on only when all have arrived (or `timeout` has passed).
 final class Barrier: Sendable {
     let parties: Int
-    let arrived = Mutex(0)
+    let arrived = Locked(0)
     let release = DispatchSemaphore(value: 0)
 
     init(parties: Int) { self.parties = parties }
