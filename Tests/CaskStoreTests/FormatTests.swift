@@ -124,17 +124,20 @@ struct ChecksumTests {
                 #expect(fast == soft, "length \(n) from \(start)")
             }
         }
-        // Around and well past the length from which the accelerated version runs three lanes
-        // of 4096 bytes, from unaligned starts.
+        // Around and well past the lengths from which the accelerated version folds (4096 bytes,
+        // then 256-byte strides, 64-byte and 16-byte steps) or runs three lanes of 4096 bytes,
+        // from unaligned starts, by both paths (`cask_crc32c_unfolded`: the lanes only).
         let big = (0..<300_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        let lengths = [12_287, 12_288, 12_289, 24_576, 24_583, 36_871, 299_990] + (0..<40).map { _ in Int.random(in: 0..<299_990, using: &rng) }
+        let lengths = [4_095, 4_096, 4_097, 4_111, 4_112, 4_159, 4_160, 4_351, 4_352, 4_353, 12_287, 12_288, 12_289,
+                       24_576, 24_583, 36_871, 299_990] + (0..<40).map { _ in Int.random(in: 0..<299_990, using: &rng) }
         big.withUnsafeBytes { b in
             for n in lengths {
                 let start = Int.random(in: 0...(big.count - n), using: &rng)
                 let seed = UInt32.random(in: 0...UInt32.max, using: &rng)
                 let fast = cask_crc32c(seed, b.baseAddress! + start, UInt64(n))
+                let lanes = cask_crc32c_unfolded(seed, b.baseAddress! + start, UInt64(n))
                 let soft = cask_crc32c_software(seed, b.baseAddress! + start, UInt64(n))
-                #expect(fast == soft, "length \(n) from \(start)")
+                #expect(fast == soft && lanes == soft, "length \(n) from \(start)")
             }
         }
     }

@@ -19,6 +19,9 @@
 uint32_t cask_crc32c(uint32_t crc, const void *bytes, uint64_t count);
 /// The portable table-driven CRC-32C (tests compare it with the accelerated one).
 uint32_t cask_crc32c_software(uint32_t crc, const void *bytes, uint64_t count);
+/// `cask_crc32c` without the carry-less-multiplication folding of long inputs (tests compare the
+/// two paths, which CPUs with and without AVX-512 VPCLMULQDQ take).
+uint32_t cask_crc32c_unfolded(uint32_t crc, const void *bytes, uint64_t count);
 
 /// The length of `bytes[0..<count]` without its trailing zero bytes (0 if all are zero).
 uint64_t cask_nonzero_end(const void *bytes, uint64_t count);
