@@ -144,13 +144,14 @@ static void build_fold_keys(void) {
 }
 
 static int can_fold(void) {
-    // -1: not yet known; threads may race to fill it in, with the same answer.
+    // -1: not yet known; threads may race to fill it in, with the same answer. Release and
+    // acquire: a thread that sees 1 also sees the keys made before it was stored.
     static int known = -1;
-    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    int k = __atomic_load_n(&known, __ATOMIC_ACQUIRE);
     if (k < 0) {
         k = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq") ? 1 : 0;
         if (k) pthread_once(&fold_keys_once, build_fold_keys);
-        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+        __atomic_store_n(&known, k, __ATOMIC_RELEASE);
     }
     return k;
 }
