@@ -116,9 +116,7 @@ package struct KeyDirectory {
     /// Finds the entry for `key`. `matches` tells whether an entry's record holds `key`.
     @inline(__always)
     package func find(hash: UInt64, key: UnsafeRawBufferPointer, matches: (IndexEntry) -> Bool) -> IndexEntry? {
-        if !collided.isEmpty, let e = collided[Array(key)] { return e }
-        guard let e = entries[hash], matches(e) else { return nil }
-        return e
+        findSlot(hash: hash, key: key, matches: matches)?.entry
     }
 
     /// ``find(hash:key:matches:)`` that also gives the entry's slot in the main table (nil for the
@@ -280,9 +278,13 @@ package struct KeyDirectory {
         return e
     }
 
-    /// The main-table slot of the entry under `hash`, if any.
+    /// The main-table slot of the entry under `hash`, if that entry is the record at `position`
+    /// (not when the record is a collided key's, kept outside the main table).
     @inline(__always)
-    package func slot(hash: UInt64) -> Int? { entries.slot(of: hash) }
+    package func slot(hash: UInt64, holding position: LogPosition) -> Int? {
+        guard let i = entries.slot(of: hash), entries.entry(at: i).position == position else { return nil }
+        return i
+    }
 
     /// The entry stored under `hash` in the main map, if any (eviction walks, tag eviction).
     package func entry(hash: UInt64) -> IndexEntry? { entries[hash] }

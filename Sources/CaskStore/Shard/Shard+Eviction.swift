@@ -48,7 +48,7 @@ extension Shard {
     /// another live key's is kept outside the main table, and records no reads).
     @inline(__always)
     func noteAccess(_ s: inout ShardState, hash: UInt64, of view: RecordView) {
-        guard let slot = s.directory.slot(hash: hash), s.directory.entries.entry(at: slot).position == view.position else { return }
+        guard let slot = s.directory.slot(hash: hash, holding: view.position) else { return }
         noteAccess(&s, slot: slot)
     }
 

@@ -335,8 +335,8 @@ extension Shard {
         if !scratch.isClean { report.withLock { $0.merge(scratch) } }
     }
 
-    /// The queue that releases replaced shard states.
-    private static let releaseQueue = DispatchQueue(label: "cask.release", qos: .utility)
+    /// The queue that releases replaced shard states (tests suspend it to see a close wait).
+    static let releaseQueue = DispatchQueue(label: "cask.release", qos: .utility)
     /// Releases still queued: ``waitForReleases()`` waits for them.
     private static let pendingReleases = DispatchGroup()
 

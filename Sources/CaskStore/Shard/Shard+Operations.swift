@@ -89,7 +89,7 @@ extension Shard {
                     return .absent
                 }
                 value = copy
-                if !e.checked, let slot { s.directory.markChecked(slot: slot) }
+                if options.checkRecordsOnce, !e.checked, let slot { s.directory.markChecked(slot: slot) }
             }
             if options.statistics { shared.add(.hits, 1) }
             // (A collided key's entry, outside the main table, records no reads.)
@@ -152,7 +152,7 @@ extension Shard {
                 noteCorrupt(e)
                 return nil
             }
-            if !e.checked, let slot { s.directory.markChecked(slot: slot) }
+            if options.checkRecordsOnce, !e.checked, let slot { s.directory.markChecked(slot: slot) }
         }
         let h = RecordCodec.header(at: p)
         return RecordView(flags: h.flags.rawValue, sequence: h.sequence, storeTime: h.storeTime, expireTime: e.expireTime,
