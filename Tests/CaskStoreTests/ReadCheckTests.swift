@@ -83,6 +83,22 @@ struct ReadCheckTests {
         #expect(try store.get(bytes("key-9")) == bytes("value-of-key-9-long"))
     }
 
+    /// Compaction moves a checked record to a new segment: the copy is not the bytes that were
+    /// checked, so with the option its first read checks it again.
+    @Test func aRelocatedRecordIsCheckedAgain() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store(directory: dir.path, options: options(once: true))
+        defer { try? store.close() }
+        try store.put(bytes("k"), bytes("value-one-of-k"))
+        for i in 0..<20 { try store.put(bytes("dead"), bytes("overwritten-\(i)")) }
+        #expect(try store.get(bytes("k")) == bytes("value-one-of-k"))
+        #expect(try store.compact().count == 1)
+        // The compacted copy is the only one left: damage it under the open store.
+        try damage(dir, at: bytes("value-one-of-k"))
+        #expect(try store.get(bytes("k")) == nil)
+        #expect(store.recoveryReport.corruptRanges.count == 1)
+    }
+
     @Test func whetherAnEntryWasCheckedIsNotPartOfItsEquality() {
         var a = IndexEntry(segment: 1, offset: 64, length: 90, tag: 0, expireTime: 0)
         let b = a
@@ -117,5 +133,30 @@ struct ReadCheckTests {
         #else
         // No /proc to list the descriptors: the stores' reads above are what is checked here.
         #endif
+    }
+
+    /// `close()` waits for the replaced states still on the release queue: with the queue held,
+    /// a close does not return; once it runs, the close does.
+    @Test func closeWaitsForTheReleaseQueue() throws {
+        let dir = TemporaryDirectory()
+        let reader = try Store(directory: dir.path, options: options(once: false))
+        let writer = try Store(directory: dir.path, options: options(once: false))
+        defer { try? writer.close() }
+        for i in 0..<200 { try writer.put(bytes("key-\(i)"), Array(repeating: 1, count: 300)) }
+        #expect(try reader.get(bytes("key-5")) == Array(repeating: 1, count: 300))
+        #expect(try writer.compact().count == 1)
+        Shard.releaseQueue.suspend()
+        var resumed = false
+        defer { if !resumed { Shard.releaseQueue.resume() } }
+        #expect(try reader.get(bytes("key-6")) == Array(repeating: 1, count: 300), "follows the compaction")
+        let closed = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? reader.close()
+            closed.signal()
+        }
+        #expect(closed.wait(timeout: .now() + 0.3) == .timedOut, "close waits while a release is queued")
+        Shard.releaseQueue.resume()
+        resumed = true
+        #expect(closed.wait(timeout: .now() + 10) == .success)
     }
 }
